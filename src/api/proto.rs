@@ -1,0 +1,260 @@
+//! Wire types. One JSON object per line, both ways.
+//!
+//! Request: `{"v":1,"id":N,"method":"...","params":{...}}`.
+//! Reply: `{"id":N,"ok":true,"result":...}` or `{"id":N,"ok":false,"error":{"code","message"}}`.
+//! Event (streams: attach, logs): `{"id":N,"event":"...",...}`; a stream ends with its reply.
+
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest request line accepted; a longer one closes the connection.
+pub const MAX_REQUEST_LINE: usize = 1024 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub v: u32,
+    pub id: u64,
+    pub method: String,
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+/// Stable error codes (docs/api.md lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    UnsupportedVersion,
+    UnknownMethod,
+    NotFound,
+    Conflict,
+    InvalidState,
+    ExecFailed,
+    SpawnFailed,
+    LimitReached,
+    Internal,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Details for exec_failed: binary, errno, exit_code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecFailure>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            exec: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecFailure {
+    pub binary: String,
+    pub errno: i32,
+    pub exit_code: i32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParams {
+    /// Command and arguments; args[0] is resolved through PATH in the container.
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub tty: bool,
+    /// Keep stdin open (a pipe in pipe mode; the pty in tty mode accepts input anyway).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Initial terminal size [rows, cols].
+    #[serde(default)]
+    pub winsize: Option<(u16, u16)>,
+    /// Log file; default `<root>/containers/<id>/container.log`.
+    #[serde(default)]
+    pub log_path: Option<String>,
+    /// Delete the container as soon as it has exited and its waiters are answered.
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdParams {
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillParams {
+    pub id: String,
+    /// A name ("TERM", "SIGKILL") or a number; default SIGTERM.
+    #[serde(default)]
+    pub signal: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    pub id: String,
+    /// Kill a running container first.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsParams {
+    pub id: String,
+    #[serde(default)]
+    pub follow: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachParams {
+    pub id: String,
+    #[serde(default = "default_true")]
+    pub stdout: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinParams {
+    pub id: String,
+    /// Base64 bytes to write to the container's stdin.
+    #[serde(default)]
+    pub data: String,
+    /// Close stdin after writing (pipe mode).
+    #[serde(default)]
+    pub eof: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeParams {
+    pub id: String,
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// A container's exit, as reported by wait and inspect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExitReport {
+    /// Exit code, or 128+N for death by signal N.
+    pub exit_code: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_error: Option<String>,
+    pub finished_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateResult {
+    pub id: String,
+    pub name: String,
+    pub pid: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub pid: i32,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub created_at: String,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub exit: Option<ExitReport>,
+    pub log_path: String,
+    pub log_bytes: u64,
+    pub log_lost_bytes: u64,
+    pub fds: usize,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DaemonStats {
+    pub pid: i32,
+    pub version: String,
+    pub uptime_seconds: f64,
+    pub containers: std::collections::BTreeMap<String, usize>,
+    pub processes: usize,
+    pub ledger_fds: usize,
+    pub proc_fds: usize,
+    pub unaccounted_fds: Vec<i32>,
+    /// Ledger fds by owner kind: daemon, containers, clients.
+    pub fds_by_owner: std::collections::BTreeMap<String, usize>,
+    pub fds_by_purpose: std::collections::BTreeMap<String, usize>,
+    pub rss_bytes: u64,
+    pub pss_bytes: u64,
+    pub rss_per_process_bytes: u64,
+    pub ptys_held: usize,
+    pub ptys_host_in_use: u64,
+    pub nofile_limit: u64,
+    pub container_ceiling: u64,
+    pub connections: usize,
+    pub ring_ops_in_flight: usize,
+    pub orphans_reaped: u64,
+}
+
+/// Events on a stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Output from the container (attach), base64.
+    Output {
+        stream: crate::logs::cri::Stream,
+        data: String,
+    },
+    /// Raw bytes of the CRI log file (logs), base64.
+    Log { data: String },
+    /// Output the connection could not keep up with (it is in the log).
+    Dropped { bytes: u64 },
+}
+
+/// A line from the daemon, as the client parses it.
+#[derive(Debug, Deserialize)]
+pub struct Incoming {
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub ok: Option<bool>,
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error: Option<ApiError>,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Every method, for docs and the sync test.
+pub const METHODS: &[&str] = &[
+    "version", "create", "start", "wait", "kill", "delete", "list", "inspect", "logs", "stats",
+    "attach", "stdin", "resize",
+];

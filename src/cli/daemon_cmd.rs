@@ -1,0 +1,52 @@
+//! `ringmon daemon`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::daemon::{self, Config};
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// State directory [default: the socket's directory, /run/ringmon]
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Seconds to wait for output after a process exits before closing its streams
+    #[arg(long, default_value_t = 2.0)]
+    pub drain_timeout: f64,
+    /// Seconds between SIGTERM and SIGKILL when the daemon stops
+    #[arg(long, default_value_t = 10.0)]
+    pub stop_timeout: f64,
+    /// io_uring submission queue entries
+    #[arg(long, default_value_t = 4096)]
+    pub ring_entries: u32,
+    /// Detach (new session) and report readiness on stdout (used when the CLI starts a daemon)
+    #[arg(long, hide = true)]
+    pub background: bool,
+}
+
+pub fn run(a: DaemonArgs, socket: PathBuf) -> Result<i32> {
+    let root = a.root.unwrap_or_else(|| super::connect::root_for(&socket));
+    if a.background {
+        let _ = rustix::process::setsid();
+    }
+    let secs = |s: f64, what: &str| -> Result<Duration> {
+        anyhow::ensure!(
+            s.is_finite() && s >= 0.0,
+            "--{what} must be a non-negative number of seconds"
+        );
+        Ok(Duration::from_secs_f64(s))
+    };
+    let cfg = Config {
+        socket,
+        root,
+        drain_timeout: secs(a.drain_timeout, "drain-timeout")?,
+        stop_timeout: secs(a.stop_timeout, "stop-timeout")?,
+        ready_stdout: a.background,
+        ring_entries: a.ring_entries.clamp(64, 32768),
+    };
+    daemon::run(cfg)?;
+    Ok(0)
+}

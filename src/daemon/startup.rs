@@ -1,0 +1,111 @@
+//! Process-wide setup before the loop starts: limits, subreaper, OOM score, the socket.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::process::Resource;
+
+use crate::fd_ledger::{Fd, Owner};
+
+/// fds reserved for the daemon itself (ring, listener, clients, log reads, transient
+/// handshake sockets) when computing the container ceiling.
+pub const RESERVED_FDS: u64 = 1024;
+/// fds a running tty container holds: pty master, pidfd, log file.
+pub const FDS_PER_TTY_CONTAINER: u64 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("setrlimit RLIMIT_NOFILE: {0}")]
+    Rlimit(io::Error),
+    #[error("prctl PR_SET_CHILD_SUBREAPER: {0}")]
+    Subreaper(io::Error),
+    #[error("mkdir {0}: {1}")]
+    Mkdir(String, io::Error),
+    #[error("another daemon is serving {0}")]
+    AlreadyRunning(String),
+    #[error("socket path {0} is too long for a Unix socket")]
+    SocketPath(String),
+    #[error("bind {0}: {1}")]
+    Bind(String, io::Error),
+    #[error("listen {0}: {1}")]
+    Listen(String, io::Error),
+    #[error("io_uring_setup: {0}")]
+    Ring(io::Error),
+    #[error("io_uring is missing required opcodes: {0}")]
+    MissingOps(String),
+    #[error("signalfd: {0}")]
+    Signals(io::Error),
+    #[error("{0}")]
+    Sealed(#[from] crate::runtime::sealed_exe::SealError),
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
+pub fn raise_nofile() -> Result<u64, StartupError> {
+    let lim = rustix::process::getrlimit(Resource::Nofile);
+    let hard = lim.maximum;
+    let new = rustix::process::Rlimit {
+        current: hard,
+        maximum: hard,
+    };
+    rustix::process::setrlimit(Resource::Nofile, new)
+        .map_err(|e| StartupError::Rlimit(e.into()))?;
+    Ok(hard.unwrap_or(u64::MAX))
+}
+
+pub fn container_ceiling(nofile: u64) -> u64 {
+    nofile.saturating_sub(RESERVED_FDS) / FDS_PER_TTY_CONTAINER
+}
+
+pub fn become_subreaper() -> Result<(), StartupError> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| StartupError::Subreaper(e.into()))
+}
+
+/// Tries oom_score_adj -1000; returns a warning when not permitted (no CAP_SYS_RESOURCE).
+pub fn protect_from_oom() -> Option<String> {
+    match std::fs::write("/proc/self/oom_score_adj", b"-1000") {
+        Ok(()) => None,
+        Err(e) => Some(format!(
+            "write /proc/self/oom_score_adj -1000: {e}; the daemon stays OOM-killable"
+        )),
+    }
+}
+
+pub fn make_dir(path: &Path) -> Result<(), StartupError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| StartupError::Mkdir(path.display().to_string(), e))
+}
+
+/// Binds the API socket with mode 0600. A stale socket file is replaced; a live one (a
+/// daemon answers) is an error.
+pub fn bind_socket(path: &Path) -> Result<Fd, StartupError> {
+    let shown = path.display().to_string();
+    let addr = SocketAddrUnix::new(path).map_err(|_| StartupError::SocketPath(shown.clone()))?;
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(StartupError::AlreadyRunning(shown));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let sock: OwnedFd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(|e| StartupError::Bind(shown.clone(), e.into()))?;
+    // The daemon is single-threaded, so a temporary umask cannot race: the socket is never
+    // reachable with wider permissions than 0600.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = rustix::net::bind(&sock, &addr);
+    rustix::process::umask(old);
+    bound.map_err(|e| StartupError::Bind(shown.clone(), e.into()))?;
+    rustix::net::listen(&sock, 1024).map_err(|e| StartupError::Listen(shown, e.into()))?;
+    Ok(Fd::new(sock, Owner::Daemon, "api listener"))
+}

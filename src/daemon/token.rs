@@ -1,0 +1,75 @@
+//! Completion tokens: what an io_uring completion is about.
+//!
+//! Layout: kind (8 bits) | sub (8) | generation (16) | key (32). `key` indexes the
+//! container or connection slab; `generation` (from the object's serial) guards against a
+//! completion for an object whose slab slot has been reused.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Listener = 1,
+    Signals = 2,
+    Conn = 3,
+    Ctr = 4,
+    Timer = 5,
+}
+
+/// What a container op is.
+pub mod ctr {
+    pub const SYNC: u8 = 1;
+    pub const WAIT: u8 = 2;
+    pub const OUT: u8 = 3; // OUT + stream index (0 stdout/pty, 1 stderr)
+    pub const LOG_WRITE: u8 = 5;
+    pub const STDIN: u8 = 6;
+    pub const DRAIN_DEADLINE: u8 = 7;
+    pub const KILL_DEADLINE: u8 = 8;
+}
+
+/// What a connection op is.
+pub mod conn {
+    pub const IN: u8 = 1;
+    pub const OUT: u8 = 2;
+    pub const LOG_READ: u8 = 3;
+}
+
+/// Daemon-wide timers.
+pub mod timer {
+    pub const SHUTDOWN_GRACE: u8 = 1;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub kind: u8,
+    pub sub: u8,
+    pub generation: u16,
+    pub key: u32,
+}
+
+impl Token {
+    pub fn new(kind: Kind, sub: u8, generation: u16, key: usize) -> u64 {
+        ((kind as u64) << 56) | ((sub as u64) << 48) | ((generation as u64) << 32) | key as u64
+    }
+
+    pub fn parse(t: u64) -> Self {
+        Self {
+            kind: (t >> 56) as u8,
+            sub: (t >> 48) as u8,
+            generation: (t >> 32) as u16,
+            key: t as u32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let t = Token::parse(Token::new(Kind::Ctr, ctr::OUT + 1, 0xbeef, 123_456));
+        assert_eq!(t.kind, Kind::Ctr as u8);
+        assert_eq!(t.sub, ctr::OUT + 1);
+        assert_eq!(t.generation, 0xbeef);
+        assert_eq!(t.key, 123_456);
+    }
+}

@@ -1,0 +1,200 @@
+//! The fd ledger: every fd the daemon holds, with its owner and purpose.
+//!
+//! An fd enters the daemon only as a [`Fd`], which registers itself on creation and
+//! unregisters on drop, so the ledger cannot drift from what is really open. Tests and
+//! `ringmon stats` compare the ledger with /proc/self/fd: after a container is deleted both
+//! counts are back to where they were before it was created. The ledger never closes or
+//! opens anything itself.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// Who an fd belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    Daemon,
+    /// A container, by its serial number (never reused within a daemon's life).
+    Container(u64),
+    /// An API connection, by its serial number.
+    Client(u64),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    owner: Owner,
+    purpose: &'static str,
+}
+
+thread_local! {
+    static LEDGER: RefCell<HashMap<RawFd, Entry>> = RefCell::new(HashMap::new());
+}
+
+fn register(fd: RawFd, owner: Owner, purpose: &'static str) {
+    LEDGER.with(|l| {
+        let prev = l.borrow_mut().insert(fd, Entry { owner, purpose });
+        debug_assert!(prev.is_none(), "fd {fd} ({purpose}) registered twice");
+    });
+}
+
+fn unregister(fd: RawFd) {
+    LEDGER.with(|l| {
+        l.borrow_mut().remove(&fd);
+    });
+}
+
+/// An owned fd that is accounted for in the ledger for as long as it is open.
+#[derive(Debug)]
+pub struct Fd {
+    fd: OwnedFd,
+}
+
+impl Fd {
+    pub fn new(fd: OwnedFd, owner: Owner, purpose: &'static str) -> Self {
+        register(fd.as_raw_fd(), owner, purpose);
+        Self { fd }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        unregister(self.fd.as_raw_fd());
+    }
+}
+
+/// An fd that some other object owns (the io_uring fd inside the ring, stdio), recorded for
+/// as long as this guard lives.
+#[derive(Debug)]
+pub struct Borrowed {
+    fd: RawFd,
+}
+
+impl Borrowed {
+    pub fn new(fd: RawFd, owner: Owner, purpose: &'static str) -> Self {
+        register(fd, owner, purpose);
+        Self { fd }
+    }
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        unregister(self.fd);
+    }
+}
+
+/// Number of fds in the ledger.
+pub fn count() -> usize {
+    LEDGER.with(|l| l.borrow().len())
+}
+
+/// Number of fds owned by `owner`.
+pub fn count_owned_by(owner: Owner) -> usize {
+    LEDGER.with(|l| l.borrow().values().filter(|e| e.owner == owner).count())
+}
+
+/// (fd, owner, purpose) for every entry, sorted by fd.
+pub fn snapshot() -> Vec<(RawFd, Owner, &'static str)> {
+    let mut v: Vec<_> = LEDGER.with(|l| {
+        l.borrow()
+            .iter()
+            .map(|(fd, e)| (*fd, e.owner, e.purpose))
+            .collect()
+    });
+    v.sort_by_key(|e| e.0);
+    v
+}
+
+/// Counts by owner kind ("daemon", "containers", "clients"), for stats.
+pub fn by_owner_kind() -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    LEDGER.with(|l| {
+        for e in l.borrow().values() {
+            let k = match e.owner {
+                Owner::Daemon => "daemon",
+                Owner::Container(_) => "containers",
+                Owner::Client(_) => "clients",
+            };
+            *m.entry(k.to_string()).or_insert(0) += 1;
+        }
+    });
+    m
+}
+
+/// Counts by purpose, for stats.
+pub fn by_purpose() -> std::collections::BTreeMap<&'static str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    LEDGER.with(|l| {
+        for e in l.borrow().values() {
+            *m.entry(e.purpose).or_insert(0) += 1;
+        }
+    });
+    m
+}
+
+/// fds open in this process according to /proc/self/fd, excluding the directory fd used
+/// to list it.
+pub fn proc_fds() -> std::io::Result<Vec<RawFd>> {
+    let mut fds = Vec::new();
+    let dir = std::fs::read_dir("/proc/self/fd")?;
+    for entry in dir {
+        let entry = entry?;
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<RawFd>().ok())
+        {
+            fds.push(n);
+        }
+    }
+    // read_dir's own directory fd appears in the listing and is closed by now.
+    fds.retain(|fd| rustix::io::fcntl_getfd(crate::sys::exec::borrow_raw_for_probe(*fd)).is_ok());
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// Open fds that are not in the ledger (should always be empty in the daemon).
+pub fn unaccounted() -> std::io::Result<Vec<RawFd>> {
+    let open = proc_fds()?;
+    Ok(LEDGER.with(|l| {
+        let l = l.borrow();
+        open.into_iter().filter(|fd| !l.contains_key(fd)).collect()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_registers_and_unregisters() {
+        let before = count();
+        let (a, b) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        let a = Fd::new(a, Owner::Container(7), "test pipe r");
+        let b = Fd::new(b, Owner::Container(7), "test pipe w");
+        assert_eq!(count(), before + 2);
+        assert_eq!(count_owned_by(Owner::Container(7)), 2);
+        drop(a);
+        assert_eq!(count(), before + 1);
+        drop(b);
+        assert_eq!(count(), before);
+        assert_eq!(count_owned_by(Owner::Container(7)), 0);
+    }
+
+    #[test]
+    fn proc_fds_sees_a_new_fd() {
+        let (a, _b) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        let fds = proc_fds().expect("proc fds");
+        assert!(fds.contains(&a.as_raw_fd()));
+    }
+}

@@ -1,0 +1,219 @@
+//! The container init: what runs in the child after it re-execs the sealed binary.
+//!
+//! Steps, in order, each with its own error: verify the seals on our own binary, adopt the
+//! handshake socket, receive the job, set up stdio (tty: a new session whose controlling
+//! terminal is the pty slave, the master sent to the daemon *before* anything can fail on
+//! the command), wait for start, resolve the executable, reset signals, mark every fd above
+//! 2 close-on-exec, exec. A failed exec is reported to the daemon *and* written to the
+//! terminal or stderr, then the init exits 127 (not found) or 126 (not executable).
+//! The init never talks to the API and never touches anything of the daemon's but the
+//! handshake socket.
+
+mod stdio;
+
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::runtime::handshake::{self, FromInit, HandshakeError, Job};
+use crate::runtime::sealed_exe;
+use crate::sys::exec::{close_range_cloexec, execve, CStrArray};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("verify seals: {0}")]
+    Seals(#[from] sealed_exe::SealError),
+    #[error("adopt handshake fd {0}: {1}")]
+    SyncFd(RawFd, io::Error),
+    #[error("{0}")]
+    Handshake(#[from] HandshakeError),
+    #[error("set up stdio: {0}")]
+    Stdio(io::Error),
+    #[error("chdir {0}: {1}")]
+    Chdir(String, io::Error),
+}
+
+/// Runs the init; returns the exit code to use if it could not exec.
+pub fn main(sync_fd: RawFd) -> i32 {
+    // Step 1, before anything else: refuse to run from anything but the sealed memfd.
+    if let Err(e) = sealed_exe::verify_self() {
+        let _ = writeln!(io::stderr(), "ringmon init: {e}");
+        return 125;
+    }
+    let sync = match crate::sys::exec::adopt_inherited_fd(sync_fd) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "ringmon init: {}",
+                InitError::SyncFd(sync_fd, e)
+            );
+            return 125;
+        }
+    };
+    // Nothing but stdio may cross into the user's process.
+    let _ = rustix::io::fcntl_setfd(&sync, rustix::io::FdFlags::CLOEXEC);
+    match run(&sync) {
+        Ok(code) => code,
+        Err((step, e)) => {
+            let _ = handshake::send(
+                sync.as_fd(),
+                &FromInit::SetupFailed {
+                    step: step.into(),
+                    message: e.to_string(),
+                },
+                &[],
+            );
+            125
+        }
+    }
+}
+
+fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
+    let (job, fds) = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
+    let master = stdio::setup(&job, fds).map_err(|e| ("stdio", InitError::Stdio(e)))?;
+    // The pty master goes to the daemon first, so the daemon holds the terminal before
+    // anything about the command can fail (crun#1524).
+    let fds: Vec<_> = master.iter().map(|m| m.as_fd()).collect();
+    handshake::send(sync.as_fd(), &FromInit::Ready, &fds).map_err(|e| ("send ready", e.into()))?;
+    drop(master);
+    rustix::process::chdir(job.cwd.as_str())
+        .map_err(|e| ("chdir", InitError::Chdir(job.cwd.clone(), e.into())))?;
+    handshake::expect_start(sync.as_fd()).map_err(|e| ("wait for start", e.into()))?;
+    Ok(exec(sync, &job))
+}
+
+/// Resolves and execs the command. Returns only on failure, with the exit code.
+fn exec(sync: &OwnedFd, job: &Job) -> i32 {
+    let binary = job.args.first().cloned().unwrap_or_default();
+    let path_env = job
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let (e, message) = match resolve(&binary, path_env) {
+        Ok(path) => {
+            let e = prepare_and_exec(&path, job);
+            let m = format!("exec {binary:?}: {}", describe(&e));
+            (e, m)
+        }
+        Err(e) if !binary.contains('/') && !binary.is_empty() => {
+            let m = format!("exec {binary:?}: executable file not found in $PATH");
+            (e, m)
+        }
+        Err(e) => {
+            let m = format!("exec {binary:?}: {}", describe(&e));
+            (e, m)
+        }
+    };
+    let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+    let exit_code = if errno == libc::ENOENT { 127 } else { 126 };
+    // Both: the terminal/stderr for whoever is attached (and the log), and the daemon for
+    // the API's structured error.
+    let _ = writeln!(io::stderr(), "ringmon: {message}");
+    let _ = handshake::send(
+        sync.as_fd(),
+        &FromInit::ExecFailed {
+            binary,
+            errno,
+            message,
+            exit_code,
+        },
+        &[],
+    );
+    exit_code
+}
+
+/// "no such file or directory" rather than "No such file or directory (os error 2)".
+pub fn describe(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(errno) => {
+            let s = io::Error::from_raw_os_error(errno).to_string();
+            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+            s.to_lowercase()
+        }
+        None => e.to_string(),
+    }
+}
+
+/// PATH lookup with execvp's rules: a name with a slash is used as is; otherwise the first
+/// PATH entry holding an executable regular file wins, and a non-executable match is
+/// remembered for EACCES.
+fn resolve(binary: &str, path_env: &str) -> io::Result<PathBuf> {
+    if binary.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    if binary.contains('/') {
+        return Ok(PathBuf::from(binary));
+    }
+    let mut denied = None;
+    for dir in path_env.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(binary);
+        match rustix::fs::stat(&cand) {
+            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => {
+                if rustix::fs::access(&cand, rustix::fs::Access::EXEC_OK).is_ok() {
+                    return Ok(cand);
+                }
+                denied.get_or_insert(cand);
+            }
+            _ => {}
+        }
+    }
+    match denied {
+        Some(p) => Ok(p),
+        None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+    }
+}
+
+/// Returns only on failure.
+fn prepare_and_exec(path: &Path, job: &Job) -> io::Error {
+    match try_exec(path, job) {
+        Ok(e) | Err(e) => e,
+    }
+}
+
+fn try_exec(path: &Path, job: &Job) -> io::Result<io::Error> {
+    let to_c = |s: &str| {
+        CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in argument"))
+    };
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    let argv = CStrArray::new(
+        job.args
+            .iter()
+            .map(|a| to_c(a))
+            .collect::<io::Result<_>>()?,
+    );
+    let envp = CStrArray::new(job.env.iter().map(|a| to_c(a)).collect::<io::Result<_>>()?);
+    crate::sys::signals::reset_all_for_exec()?;
+    close_range_cloexec(3)?;
+    Ok(execve(&cpath, &argv, &envp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_follows_path_rules() {
+        assert_eq!(
+            resolve("sh", "/nonexistent:/bin").expect("sh"),
+            PathBuf::from("/bin/sh")
+        );
+        assert_eq!(resolve("./x", "/bin").expect("slash"), PathBuf::from("./x"));
+        let e = resolve("no-such-binary-xyz", "/bin:/usr/bin").expect_err("missing");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        assert!(resolve("", "/bin").is_err());
+    }
+
+    #[test]
+    fn errno_text_is_lowercase_without_os_error_suffix() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(
+            describe(&e),
+            "No such file or directory".to_string().to_lowercase()
+        );
+    }
+}

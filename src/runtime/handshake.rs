@@ -1,0 +1,218 @@
+//! The daemon <-> init handshake: typed messages over a SOCK_SEQPACKET socketpair, with fds
+//! passed as SCM_RIGHTS.
+//!
+//! Order: daemon sends `Job` (+ stdio pipe ends) -> init sets up and replies `Ready` (+ the
+//! pty master, *before* it resolves the executable) or `SetupFailed` -> daemon sends `Start`
+//! -> init execs. A successful exec closes the init's end (close-on-exec), so the daemon
+//! reads end-of-file; a failed one sends `ExecFailed` first. The init side blocks; the
+//! daemon side is non-blocking and driven by poll completions.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use serde::{Deserialize, Serialize};
+
+/// Largest handshake message (a job with a large environment still fits).
+pub const MAX_MESSAGE: usize = 256 * 1024;
+const MAX_FDS: usize = 4;
+
+/// What the init must set up.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub tty: bool,
+    /// Pipe mode: an stdin pipe is attached (else /dev/null).
+    pub stdin: bool,
+    /// Initial terminal size (rows, cols).
+    pub winsize: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToInit {
+    /// The job; in pipe mode followed by fds: stdout, stderr, [stdin].
+    Job(Job),
+    /// Exec the command now.
+    Start,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromInit {
+    /// Set up and waiting for Start. In tty mode the pty master comes with it.
+    Ready,
+    /// A setup step failed; the init exits after sending this.
+    SetupFailed { step: String, message: String },
+    /// The exec of the user's command failed; the init exits with `exit_code` after this.
+    ExecFailed {
+        binary: String,
+        errno: i32,
+        message: String,
+        exit_code: i32,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("sendmsg on handshake socket: {0}")]
+    Send(io::Error),
+    #[error("recvmsg on handshake socket: {0}")]
+    Recv(io::Error),
+    #[error("handshake message of {0} bytes is larger than {MAX_MESSAGE}")]
+    TooLarge(usize),
+    #[error("handshake message was truncated")]
+    Truncated,
+    #[error("malformed handshake message: {0}")]
+    Decode(serde_json::Error),
+    #[error("expected {expected}, got {got}")]
+    Unexpected { expected: &'static str, got: String },
+    #[error("peer closed the handshake socket while {0} was expected")]
+    Closed(&'static str),
+}
+
+/// Sends one message with `fds` attached.
+pub fn send<T: Serialize>(
+    sock: BorrowedFd<'_>,
+    msg: &T,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), HandshakeError> {
+    let bytes = serde_json::to_vec(msg).map_err(HandshakeError::Decode)?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(HandshakeError::TooLarge(bytes.len()));
+    }
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(HandshakeError::Send(io::Error::other("too many fds")));
+    }
+    rustix::net::sendmsg(sock, &[IoSlice::new(&bytes)], &mut anc, SendFlags::NOSIGNAL)
+        .map_err(|e| HandshakeError::Send(e.into()))?;
+    Ok(())
+}
+
+/// Receives one message; fds arrive close-on-exec. `Ok(None)` means the peer closed.
+pub fn recv<T: for<'de> Deserialize<'de>>(
+    sock: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<Option<(T, Vec<OwnedFd>)>, HandshakeError> {
+    buf.clear();
+    buf.resize(MAX_MESSAGE, 0);
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let res = rustix::net::recvmsg(
+        sock,
+        &mut [IoSliceMut::new(buf)],
+        &mut anc,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| HandshakeError::Recv(e.into()))?;
+    let mut fds = Vec::new();
+    for msg in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = msg {
+            fds.extend(rights);
+        }
+    }
+    if res.flags.contains(rustix::net::ReturnFlags::TRUNC)
+        || res.flags.contains(rustix::net::ReturnFlags::CTRUNC)
+    {
+        return Err(HandshakeError::Truncated);
+    }
+    if res.bytes == 0 {
+        return Ok(None);
+    }
+    let msg = serde_json::from_slice(&buf[..res.bytes]).map_err(HandshakeError::Decode)?;
+    Ok(Some((msg, fds)))
+}
+
+/// A blocking receive for the init, naming what it expected when something else arrives.
+pub fn expect_job(sock: BorrowedFd<'_>) -> Result<(Job, Vec<OwnedFd>), HandshakeError> {
+    let mut buf = Vec::new();
+    match recv::<ToInit>(sock, &mut buf)? {
+        Some((ToInit::Job(job), fds)) => Ok((job, fds)),
+        Some((other, _)) => Err(HandshakeError::Unexpected {
+            expected: "job",
+            got: format!("{other:?}"),
+        }),
+        None => Err(HandshakeError::Closed("job")),
+    }
+}
+
+/// The init waits here between create and start.
+pub fn expect_start(sock: BorrowedFd<'_>) -> Result<(), HandshakeError> {
+    let mut buf = Vec::new();
+    match recv::<ToInit>(sock, &mut buf)? {
+        Some((ToInit::Start, _)) => Ok(()),
+        Some((other, _)) => Err(HandshakeError::Unexpected {
+            expected: "start",
+            got: format!("{other:?}"),
+        }),
+        None => Err(HandshakeError::Closed("start")),
+    }
+}
+
+/// A connected SOCK_SEQPACKET pair (both ends close-on-exec).
+pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| io::Error::other(format!("socketpair AF_UNIX SOCK_SEQPACKET: {e}")))
+}
+
+/// Helper for tests and callers holding owned fds.
+pub fn borrow_all(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(|f| f.as_fd()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_and_fds_round_trip() {
+        let (a, b) = pair().expect("pair");
+        let job = Job {
+            args: vec!["echo".into(), "hi".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            tty: false,
+            stdin: false,
+            winsize: Some((24, 80)),
+        };
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        send(
+            a.as_fd(),
+            &ToInit::Job(job.clone()),
+            &[r.as_fd(), w.as_fd()],
+        )
+        .expect("send");
+        let (got, fds) = expect_job(b.as_fd()).expect("recv");
+        assert_eq!(got, job);
+        assert_eq!(fds.len(), 2);
+        let flags = rustix::io::fcntl_getfd(&fds[0]).expect("getfd");
+        assert!(
+            flags.contains(rustix::io::FdFlags::CLOEXEC),
+            "received fds are CLOEXEC"
+        );
+    }
+
+    #[test]
+    fn unexpected_message_is_named() {
+        let (a, b) = pair().expect("pair");
+        send(a.as_fd(), &ToInit::Start, &[]).expect("send");
+        let err = expect_job(b.as_fd()).expect_err("must fail");
+        assert!(err.to_string().contains("expected job"), "{err}");
+        drop(a);
+        let err = expect_start(b.as_fd()).expect_err("closed");
+        assert!(err.to_string().contains("closed"), "{err}");
+    }
+}

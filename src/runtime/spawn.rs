@@ -1,0 +1,99 @@
+//! Starting a container's init: sealed binary, handshake socket, stdio pipes, clone.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::pipe::PipeFlags;
+
+use super::handshake::{self, Job, ToInit};
+use crate::fd_ledger::{Fd, Owner};
+use crate::sys::exec::CStrArray;
+use crate::sys::spawn::spawn_exec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("pipe2 for {0}: {1}")]
+    Pipe(&'static str, io::Error),
+    #[error("clone + execveat sealed ringmon init: {0}")]
+    Clone(io::Error),
+    #[error("send job to init: {0}")]
+    Handshake(#[from] handshake::HandshakeError),
+}
+
+/// The daemon's side of a freshly spawned init.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: Fd,
+    pub sync: Fd,
+    /// Pipe mode: read ends of stdout and stderr, write end of stdin (if requested).
+    pub stdout: Option<Fd>,
+    pub stderr: Option<Fd>,
+    pub stdin: Option<Fd>,
+}
+
+fn pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(|e| SpawnError::Pipe(what, e.into()))
+}
+
+fn nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    let fl = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, fl | rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Spawns `ringmon init` from the sealed memfd and sends it `job`.
+pub fn spawn_init(exe: &Fd, job: &Job, owner: Owner) -> Result<Spawned, SpawnError> {
+    let (ours, theirs) = handshake::pair()?;
+    let argv = CStrArray::new(vec![
+        CString::from(c"ringmon"),
+        CString::from(c"init"),
+        CString::new(format!(
+            "--sync-fd={}",
+            std::os::fd::AsRawFd::as_raw_fd(&theirs)
+        ))
+        .expect("no NUL in a number"),
+    ]);
+    let envp = CStrArray::new(vec![CString::from(c"RINGMON_INIT=1")]);
+    let child = spawn_exec(exe.as_fd(), &argv, &envp, theirs.as_fd()).map_err(SpawnError::Clone)?;
+    drop(theirs);
+    let pidfd = Fd::new(child.pidfd, owner, "pidfd");
+    rustix::fs::fcntl_setfl(&ours, rustix::fs::OFlags::NONBLOCK).map_err(io::Error::from)?;
+    let sync = Fd::new(ours, owner, "init handshake");
+
+    let (mut stdout, mut stderr, mut stdin) = (None, None, None);
+    if job.tty {
+        handshake::send(sync.as_fd(), &ToInit::Job(job.clone()), &[])?;
+    } else {
+        let (out_r, out_w) = pipe("stdout")?;
+        let (err_r, err_w) = pipe("stderr")?;
+        let mut pass = vec![out_w, err_w];
+        if job.stdin {
+            let (in_r, in_w) = pipe("stdin")?;
+            pass.push(in_r);
+            nonblocking(&in_w)?;
+            stdin = Some(Fd::new(in_w, owner, "stdin pipe"));
+        }
+        nonblocking(&out_r)?;
+        nonblocking(&err_r)?;
+        stdout = Some(Fd::new(out_r, owner, "stdout pipe"));
+        stderr = Some(Fd::new(err_r, owner, "stderr pipe"));
+        handshake::send(
+            sync.as_fd(),
+            &ToInit::Job(job.clone()),
+            &handshake::borrow_all(&pass),
+        )?;
+        // Our copies of the child's ends close here, so EOF arrives when the child's last
+        // copy closes.
+    }
+    Ok(Spawned {
+        pid: child.pid,
+        pidfd,
+        sync,
+        stdout,
+        stderr,
+        stdin,
+    })
+}

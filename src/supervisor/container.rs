@@ -1,0 +1,151 @@
+//! One container as the daemon sees it: state, fds, in-flight ops and who waits on it.
+
+use std::path::PathBuf;
+
+use crate::api::proto::{ContainerInfo, ExecFailure, ExitReport};
+use crate::fd_ledger::{self, Fd, Owner};
+use crate::logs::cri::Stream;
+use crate::logs::writer::LogWriter;
+use crate::sys::uring::OpId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The init is setting up; `create` has not been answered.
+    Creating,
+    /// The init is waiting for start.
+    Created,
+    /// Start was sent; waiting for the exec to succeed or fail.
+    Starting,
+    /// The user's process runs (or has exited while its output drains).
+    Running,
+    /// Exited, drained and logged; the exit is final.
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// A request waiting for an answer: the connection (slab key + serial) and request id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub conn: usize,
+    pub serial: u64,
+    pub id: u64,
+}
+
+/// One output stream: the pty master, or the read end of a stdout/stderr pipe.
+pub struct OutStream {
+    pub fd: Fd,
+    pub stream: Stream,
+    pub poll: Option<OpId>,
+    /// EOF or EIO seen, or the drain deadline passed: no more reads.
+    pub done: bool,
+    /// Reading paused because the log buffer is full.
+    pub paused: bool,
+}
+
+/// Where stdin goes: the pty master (tty) or the write end of the stdin pipe.
+pub struct StdinSink {
+    /// None in tty mode (writes go to the pty master in `streams[0]`).
+    pub pipe: Option<Fd>,
+    pub queue: Vec<u8>,
+    pub poll: Option<OpId>,
+    pub eof_requested: bool,
+}
+
+pub const STDIN_QUEUE_CAP: usize = 256 * 1024;
+
+pub struct Container {
+    pub serial: u64,
+    pub id: String,
+    pub name: String,
+    pub status: Status,
+    pub pid: i32,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub dir: PathBuf,
+    pub log_path: PathBuf,
+    pub pidfd: Option<Fd>,
+    pub sync: Option<Fd>,
+    pub sync_poll: Option<OpId>,
+    /// The init's end closed (exec succeeded, or it died).
+    pub sync_eof: bool,
+    /// Output streams, indexed as in their tokens; None once closed.
+    pub streams: Vec<Option<OutStream>>,
+    pub stdin: Option<StdinSink>,
+    pub log: LogWriter,
+    /// The raw exit from waitid, before the output is drained.
+    pub exit: Option<ExitReport>,
+    pub exec_failure: Option<ExecFailure>,
+    pub setup_error: Option<String>,
+    pub drain_deadline: Option<OpId>,
+    pub kill_deadline: Option<OpId>,
+    /// Ops in flight whose completion names this container; it is freed only at zero.
+    pub ops: u32,
+    pub pending_create: Option<ReplyTo>,
+    pub pending_start: Option<ReplyTo>,
+    pub waiters: Vec<ReplyTo>,
+    pub attached: Vec<ReplyTo>,
+    pub pending_delete: Vec<ReplyTo>,
+    /// `logs --follow` readers that caught up with the file and get writes as they land.
+    pub followers: Vec<ReplyTo>,
+    pub auto_remove: bool,
+    /// Delete was requested; the container is freed once stopped and idle.
+    pub removing: bool,
+}
+
+impl Container {
+    pub fn generation(&self) -> u16 {
+        self.serial as u16
+    }
+
+    pub fn owner(&self) -> Owner {
+        Owner::Container(self.serial)
+    }
+
+    pub fn streams_done(&self) -> bool {
+        self.streams.iter().all(|s| s.is_none())
+    }
+
+    /// Exited, drained and logged: ready to become Stopped.
+    pub fn ready_to_stop(&self) -> bool {
+        self.status != Status::Stopped
+            && self.exit.is_some()
+            && self.streams_done()
+            && self.log.idle()
+            && self.sync.is_none()
+    }
+
+    pub fn info(&self) -> ContainerInfo {
+        ContainerInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            status: self.status.as_str().into(),
+            pid: self.pid,
+            args: self.args.clone(),
+            tty: self.tty,
+            created_at: self.created_at.clone(),
+            started_at: self.started_at.clone(),
+            exit: if self.status == Status::Stopped {
+                self.exit.clone()
+            } else {
+                None
+            },
+            log_path: self.log_path.display().to_string(),
+            log_bytes: self.log.content_bytes,
+            log_lost_bytes: self.log.lost_bytes,
+            fds: fd_ledger::count_owned_by(self.owner()),
+        }
+    }
+}

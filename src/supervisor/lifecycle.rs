@@ -1,0 +1,652 @@
+//! Lifecycle calls and the events that move a container through its states.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use crate::api::proto::{ApiError, CreateParams, CreateResult, ErrorCode, ExecFailure, ExitReport};
+use crate::daemon::token::{ctr, Kind, Token};
+use crate::daemon::{Daemon, POLLIN};
+use crate::fd_ledger::Fd;
+use crate::logs::cri::Stream;
+use crate::logs::writer::LogWriter;
+use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
+use crate::runtime::spawn::spawn_init;
+use crate::supervisor::container::{Container, OutStream, ReplyTo, Status, StdinSink};
+use crate::supervisor::ids;
+use crate::sys::uring::Completion;
+
+/// How long `delete --force` waits for the processes to die before it reports survivors.
+pub const KILL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub fn now_rfc3339() -> String {
+    let mut out = Vec::with_capacity(32);
+    let (s, n) = crate::logs::cri::Clock::now();
+    crate::logs::cri::Clock::default().write_timestamp(s, n, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, msg)
+}
+
+fn default_env(tty: bool) -> Vec<String> {
+    let mut env =
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+/// Merges user env over the defaults (same key: the user's wins).
+fn merge_env(mut base: Vec<String>, user: &[String]) -> Vec<String> {
+    for kv in user {
+        let key = kv.split('=').next().unwrap_or("");
+        base.retain(|b| b.split('=').next() != Some(key));
+        base.push(kv.clone());
+    }
+    base
+}
+
+impl Daemon {
+    pub fn ctr_token(&self, key: usize, sub: u8) -> u64 {
+        Token::new(Kind::Ctr, sub, self.containers[key].generation(), key)
+    }
+
+    /// Finds a container by full id, unique id prefix (at least 4 characters) or name.
+    pub fn lookup(&self, what: &str) -> Result<usize, ApiError> {
+        if let Some(&k) = self.by_id.get(what).or_else(|| self.by_name.get(what)) {
+            return Ok(k);
+        }
+        if what.len() >= 4 {
+            let mut hits = self.by_id.iter().filter(|(id, _)| id.starts_with(what));
+            if let Some((_, &k)) = hits.next() {
+                if hits.next().is_none() {
+                    return Ok(k);
+                }
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("id prefix {what:?} matches more than one container"),
+                ));
+            }
+        }
+        Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no such container: {what}"),
+        ))
+    }
+
+    fn validate_create(&self, p: &CreateParams) -> Result<(), ApiError> {
+        if self.shutting_down {
+            return Err(ApiError::new(
+                ErrorCode::InvalidState,
+                "the daemon is shutting down",
+            ));
+        }
+        if p.args.is_empty() || p.args[0].is_empty() {
+            return Err(bad("args: a command is required"));
+        }
+        if let Some(a) = p.args.iter().find(|a| a.contains('\0')) {
+            return Err(bad(format!("args: {a:?} contains a NUL byte")));
+        }
+        for e in &p.env {
+            if !e.contains('=') || e.starts_with('=') || e.contains('\0') {
+                return Err(bad(format!("env: {e:?} is not KEY=VALUE")));
+            }
+        }
+        if let Some(cwd) = &p.cwd {
+            if !cwd.starts_with('/') || cwd.contains('\0') {
+                return Err(bad(format!("cwd: {cwd:?} must be an absolute path")));
+            }
+        }
+        if let Some(lp) = &p.log_path {
+            if !lp.starts_with('/') || lp.contains('\0') {
+                return Err(bad(format!("log_path: {lp:?} must be an absolute path")));
+            }
+        }
+        if let Some((r, c)) = p.winsize {
+            if r == 0 || c == 0 {
+                return Err(bad("winsize: rows and cols must be positive"));
+            }
+        }
+        if let Some(name) = &p.name {
+            ids::validate_name(name).map_err(bad)?;
+            if self.by_name.contains_key(name) {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("container name {name:?} is already in use"),
+                ));
+            }
+        }
+        let ceiling = crate::daemon::startup::container_ceiling(self.nofile) as usize;
+        if self.containers.len() >= ceiling {
+            return Err(ApiError::new(
+                ErrorCode::LimitReached,
+                format!(
+                    "{} containers: the fd limit ({}) allows no more",
+                    self.containers.len(),
+                    self.nofile
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// create: spawns the init and answers once it is Ready (or failed).
+    pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
+        self.validate_create(&p)?;
+        let id = ids::new_id()
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("getrandom: {e}")))?;
+        let name = p.name.clone().unwrap_or_else(|| id[..12].to_string());
+        let serial = self.next_serial();
+        let owner = crate::fd_ledger::Owner::Container(serial);
+        let dir = self.cfg.containers_dir().join(&id);
+        std::fs::create_dir(&dir).map_err(|e| {
+            ApiError::new(ErrorCode::Internal, format!("mkdir {}: {e}", dir.display()))
+        })?;
+        let log_path = p
+            .log_path
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join("container.log"));
+        let fail = |dir: &PathBuf, code, msg: String| {
+            let _ = std::fs::remove_dir_all(dir);
+            ApiError::new(code, msg)
+        };
+        let log = LogWriter::open(&log_path, owner)
+            .map_err(|e| fail(&dir, ErrorCode::BadRequest, format!("log_path: {e}")))?;
+        let job = Job {
+            args: p.args.clone(),
+            env: merge_env(default_env(p.tty), &p.env),
+            cwd: p.cwd.clone().unwrap_or_else(|| "/".into()),
+            tty: p.tty,
+            stdin: p.stdin && !p.tty,
+            winsize: p.winsize,
+        };
+        let spawned = spawn_init(&self.exe, &job, owner)
+            .map_err(|e| fail(&dir, ErrorCode::SpawnFailed, e.to_string()))?;
+        let mut streams = Vec::new();
+        if let Some(fd) = spawned.stdout {
+            streams.push(Some(new_stream(fd, Stream::Stdout)));
+        }
+        if let Some(fd) = spawned.stderr {
+            streams.push(Some(new_stream(fd, Stream::Stderr)));
+        }
+        let stdin = if p.tty || spawned.stdin.is_some() {
+            Some(StdinSink {
+                pipe: spawned.stdin,
+                queue: Vec::new(),
+                poll: None,
+                eof_requested: false,
+            })
+        } else {
+            None
+        };
+        let c = Container {
+            serial,
+            id: id.clone(),
+            name: name.clone(),
+            status: Status::Creating,
+            pid: spawned.pid,
+            args: p.args,
+            tty: p.tty,
+            created_at: now_rfc3339(),
+            started_at: None,
+            dir,
+            log_path,
+            pidfd: Some(spawned.pidfd),
+            sync: Some(spawned.sync),
+            sync_poll: None,
+            sync_eof: false,
+            streams,
+            stdin,
+            log,
+            exit: None,
+            exec_failure: None,
+            setup_error: None,
+            drain_deadline: None,
+            kill_deadline: None,
+            ops: 0,
+            pending_create: Some(reply),
+            pending_start: None,
+            waiters: Vec::new(),
+            attached: Vec::new(),
+            pending_delete: Vec::new(),
+            followers: Vec::new(),
+            auto_remove: p.auto_remove,
+            removing: false,
+        };
+        let key = self.containers.insert(c);
+        self.by_id.insert(id, key);
+        self.by_name.insert(name, key);
+        self.by_pid.insert(self.containers[key].pid, key);
+        // Wait on "ready", "init exited" and "init reported an error" together.
+        let t = self.ctr_token(key, ctr::SYNC);
+        let c = &mut self.containers[key];
+        c.sync_poll = c
+            .sync
+            .as_ref()
+            .map(|s| self.ring.poll(s.as_fd(), POLLIN, true, t));
+        c.ops += 1;
+        let t = self.ctr_token(key, ctr::WAIT);
+        let c = &mut self.containers[key];
+        if let Some(pidfd) = &c.pidfd {
+            self.ring.waitid_pidfd(pidfd.as_fd(), t);
+            c.ops += 1;
+        }
+        for idx in 0..self.containers[key].streams.len() {
+            self.arm_output(key, idx);
+        }
+        Ok(())
+    }
+
+    pub fn start(&mut self, key: usize, reply: ReplyTo) -> Result<(), ApiError> {
+        let c = &mut self.containers[key];
+        if c.status != Status::Created {
+            return Err(ApiError::new(
+                ErrorCode::InvalidState,
+                format!("container {} is {}, not created", c.name, c.status.as_str()),
+            ));
+        }
+        let Some(sync) = &c.sync else {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the init's handshake socket is gone",
+            ));
+        };
+        handshake::send(sync.as_fd(), &ToInit::Start, &[])
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("start {}: {e}", c.name)))?;
+        c.status = Status::Starting;
+        c.pending_start = Some(reply);
+        Ok(())
+    }
+
+    /// Sends `sig` to the container's init through its pidfd (never by a recycled pid).
+    pub fn signal_container(&mut self, key: usize, sig: i32) -> io::Result<()> {
+        let c = &self.containers[key];
+        match &c.pidfd {
+            Some(pidfd) => match crate::sys::process::pidfd_send_signal(pidfd.as_fd(), sig) {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+                other => other,
+            },
+            None => Ok(()),
+        }
+    }
+
+    pub fn kill(&mut self, key: usize, sig: i32) -> Result<(), ApiError> {
+        let c = &self.containers[key];
+        if c.status == Status::Stopped || c.exit.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidState,
+                format!("container {} is not running", c.name),
+            ));
+        }
+        self.signal_container(key, sig).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("pidfd_send_signal {}: {e}", self.containers[key].pid),
+            )
+        })
+    }
+
+    /// delete: answers once everything the container held is released.
+    pub fn delete(&mut self, key: usize, force: bool, reply: ReplyTo) -> Result<(), ApiError> {
+        let c = &self.containers[key];
+        let live = matches!(c.status, Status::Running | Status::Starting) && c.exit.is_none();
+        if live && !force {
+            return Err(ApiError::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "container {} is running: stop it first or use force",
+                    c.name
+                ),
+            ));
+        }
+        if c.status != Status::Stopped && c.exit.is_none() {
+            let _ = self.signal_container(key, libc::SIGKILL);
+            if self.containers[key].kill_deadline.is_none() {
+                let t = self.ctr_token(key, ctr::KILL_DEADLINE);
+                let op = self.ring.timeout(KILL_DEADLINE, t);
+                let c = &mut self.containers[key];
+                c.kill_deadline = Some(op);
+                c.ops += 1;
+            }
+        }
+        let c = &mut self.containers[key];
+        c.removing = true;
+        c.pending_delete.push(reply);
+        self.maybe_free_container(key);
+        Ok(())
+    }
+
+    pub fn on_ctr_completion(&mut self, t: Token, mut c: Completion) {
+        let key = t.key as usize;
+        match self.containers.get_mut(key) {
+            Some(ct) if ct.generation() == t.generation => {
+                if !c.more {
+                    ct.ops -= 1;
+                }
+            }
+            _ => return,
+        }
+        match t.sub {
+            ctr::SYNC => self.on_sync(key, &c),
+            ctr::WAIT => self.on_exit(key, &c),
+            s if s == ctr::OUT || s == ctr::OUT + 1 => {
+                self.on_output(key, (s - ctr::OUT) as usize, &c)
+            }
+            ctr::LOG_WRITE => self.on_log_write(key, &mut c),
+            ctr::STDIN => self.on_stdin_writable(key, &c),
+            ctr::DRAIN_DEADLINE => self.on_drain_deadline(key, &c),
+            ctr::KILL_DEADLINE => self.on_kill_deadline(key, &c),
+            _ => {}
+        }
+        self.try_stop(key);
+        self.maybe_free_container(key);
+    }
+
+    fn on_sync(&mut self, key: usize, c: &Completion) {
+        if !c.more {
+            self.containers[key].sync_poll = None;
+        }
+        self.drain_sync(key);
+        let ct = &mut self.containers[key];
+        match (ct.sync_eof, ct.sync_poll) {
+            // Close the socket only once the kernel is done with the poll on it.
+            (true, Some(op)) => self.ring.cancel(op),
+            (true, None) => ct.sync = None,
+            (false, None) if ct.sync.is_some() => {
+                let t = self.ctr_token(key, ctr::SYNC);
+                let ct = &mut self.containers[key];
+                ct.sync_poll = ct
+                    .sync
+                    .as_ref()
+                    .map(|s| self.ring.poll(s.as_fd(), POLLIN, true, t));
+                ct.ops += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads every message the init has sent so far.
+    fn drain_sync(&mut self, key: usize) {
+        let mut buf = Vec::new();
+        while !self.containers[key].sync_eof {
+            let Some(sync) = &self.containers[key].sync else {
+                break;
+            };
+            match handshake::recv::<FromInit>(sync.as_fd(), &mut buf) {
+                Ok(Some((msg, fds))) => self.on_init_message(key, msg, fds),
+                Ok(None) => self.on_sync_closed(key),
+                Err(HandshakeError::Recv(e)) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+                Err(e) => {
+                    let ct = &mut self.containers[key];
+                    ct.setup_error
+                        .get_or_insert_with(|| format!("handshake: {e}"));
+                    self.on_sync_closed(key);
+                }
+            }
+        }
+    }
+
+    fn on_init_message(&mut self, key: usize, msg: FromInit, fds: Vec<std::os::fd::OwnedFd>) {
+        match msg {
+            FromInit::Ready => {
+                let ct = &mut self.containers[key];
+                if ct.tty {
+                    let Some(master) = fds.into_iter().next() else {
+                        ct.setup_error = Some("init sent ready without the pty master".into());
+                        let _ = self.signal_container(key, libc::SIGKILL);
+                        return;
+                    };
+                    let nb = rustix::fs::fcntl_getfl(&master).and_then(|fl| {
+                        rustix::fs::fcntl_setfl(&master, fl | rustix::fs::OFlags::NONBLOCK)
+                    });
+                    let fd = Fd::new(master, ct.owner(), "pty master");
+                    if let Err(e) = nb {
+                        ct.setup_error = Some(format!("fcntl O_NONBLOCK pty master: {e}"));
+                    }
+                    ct.streams.push(Some(new_stream(fd, Stream::Stdout)));
+                    let idx = ct.streams.len() - 1;
+                    self.arm_output(key, idx);
+                }
+                let ct = &mut self.containers[key];
+                if ct.status == Status::Creating {
+                    ct.status = Status::Created;
+                    if let Some(r) = ct.pending_create.take() {
+                        let res = CreateResult {
+                            id: ct.id.clone(),
+                            name: ct.name.clone(),
+                            pid: ct.pid,
+                        };
+                        self.reply_ok(r, serde_json::to_value(res).unwrap_or_default());
+                    }
+                }
+            }
+            FromInit::SetupFailed { step, message } => {
+                self.containers[key].setup_error = Some(format!("init: {step}: {message}"));
+            }
+            FromInit::ExecFailed {
+                binary,
+                errno,
+                message,
+                exit_code,
+            } => {
+                let ct = &mut self.containers[key];
+                ct.exec_failure = Some(ExecFailure {
+                    binary,
+                    errno,
+                    exit_code,
+                });
+                ct.setup_error = Some(message.clone());
+                if let Some(r) = ct.pending_start.take() {
+                    let mut err = ApiError::new(ErrorCode::ExecFailed, message);
+                    err.exec = ct.exec_failure.clone();
+                    self.reply_err(r, err);
+                }
+            }
+        }
+    }
+
+    /// The init's end closed: on a successful exec (close-on-exec), or because it died.
+    fn on_sync_closed(&mut self, key: usize) {
+        let ct = &mut self.containers[key];
+        ct.sync_eof = true;
+        if ct.status == Status::Starting && ct.exec_failure.is_none() {
+            ct.status = Status::Running;
+            ct.started_at = Some(now_rfc3339());
+            if let Some(r) = ct.pending_start.take() {
+                self.reply_ok(r, serde_json::json!({}));
+            }
+        }
+    }
+
+    /// The init (or the user's process it became) was reaped.
+    fn on_exit(&mut self, key: usize, c: &Completion) {
+        let report = match (c.result, c.siginfo()) {
+            (0, Some(info)) => match info.code {
+                libc::CLD_EXITED => ExitReport {
+                    exit_code: info.status,
+                    signal: None,
+                    exec_error: None,
+                    finished_at: String::new(),
+                },
+                _ => ExitReport {
+                    exit_code: 128 + info.status,
+                    signal: Some(info.status),
+                    exec_error: None,
+                    finished_at: String::new(),
+                },
+            },
+            (res, _) => ExitReport {
+                exit_code: -1,
+                signal: None,
+                exec_error: Some(format!(
+                    "waitid P_PIDFD: {}",
+                    io::Error::from_raw_os_error(-res)
+                )),
+                finished_at: String::new(),
+            },
+        };
+        // Read whatever the init said before it died (an exec error, a setup error).
+        self.drain_sync(key);
+        let ct = &mut self.containers[key];
+        ct.pidfd = None;
+        self.by_pid.remove(&ct.pid);
+        let mut report = report;
+        if ct.exec_failure.is_some() {
+            report.exec_error = ct.setup_error.clone();
+        }
+        ct.exit = Some(report.clone());
+        match ct.status {
+            Status::Creating => {
+                let msg = format!(
+                    "init exited (status {}) before it was ready{}",
+                    report.exit_code,
+                    ct.setup_error
+                        .as_ref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+                if let Some(r) = ct.pending_create.take() {
+                    self.reply_err(r, ApiError::new(ErrorCode::SpawnFailed, msg));
+                }
+                // Nobody will ever see this container: it goes away on its own.
+                self.containers[key].removing = true;
+            }
+            Status::Starting => {
+                ct.status = Status::Running;
+                if ct.exec_failure.is_none() {
+                    ct.started_at = Some(now_rfc3339());
+                    if let Some(r) = ct.pending_start.take() {
+                        self.reply_ok(r, serde_json::json!({}));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let ct = &mut self.containers[key];
+        ct.sync_eof = true;
+        match ct.sync_poll {
+            Some(op) => self.ring.cancel(op),
+            None => ct.sync = None,
+        }
+        if !ct.streams_done() && ct.drain_deadline.is_none() {
+            let t = self.ctr_token(key, ctr::DRAIN_DEADLINE);
+            let op = self.ring.timeout(self.cfg.drain_timeout, t);
+            let ct = &mut self.containers[key];
+            ct.drain_deadline = Some(op);
+            ct.ops += 1;
+        }
+        // Output that is still in the kernel buffers is read now, not after the next event.
+        for idx in 0..self.containers[key].streams.len() {
+            self.read_output(key, idx);
+        }
+        // Orphans queued behind this child's exit can be reaped now.
+        self.sweep_orphans();
+    }
+
+    fn on_drain_deadline(&mut self, key: usize, c: &Completion) {
+        let ct = &mut self.containers[key];
+        ct.drain_deadline = None;
+        if c.result != -libc::ETIME {
+            return;
+        }
+        // A grandchild still holds the pipe or pty: stop waiting for EOF.
+        for idx in 0..ct.streams.len() {
+            self.read_output(key, idx);
+            self.close_stream(key, idx);
+        }
+    }
+
+    fn on_kill_deadline(&mut self, key: usize, c: &Completion) {
+        let ct = &mut self.containers[key];
+        ct.kill_deadline = None;
+        if c.result != -libc::ETIME || ct.status == Status::Stopped {
+            return;
+        }
+        let msg = format!(
+            "container {}: process {} survived SIGKILL for {:?}; retry rm -f",
+            ct.name, ct.pid, KILL_DEADLINE
+        );
+        for r in std::mem::take(&mut ct.pending_delete) {
+            self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
+        }
+    }
+
+    /// Exited, drained, logged: the exit becomes final and waiters are answered.
+    pub fn try_stop(&mut self, key: usize) {
+        let Some(ct) = self.containers.get_mut(key) else {
+            return;
+        };
+        if !ct.ready_to_stop() {
+            return;
+        }
+        ct.status = Status::Stopped;
+        let mut report = ct.exit.clone().unwrap_or(ExitReport {
+            exit_code: -1,
+            signal: None,
+            exec_error: None,
+            finished_at: String::new(),
+        });
+        report.finished_at = now_rfc3339();
+        ct.exit = Some(report.clone());
+        if let Some(op) = ct.drain_deadline.take() {
+            self.ring.cancel_timeout(op);
+        }
+        if let Some(op) = ct.kill_deadline.take() {
+            self.ring.cancel_timeout(op);
+        }
+        let ct = &mut self.containers[key];
+        if ct.auto_remove {
+            ct.removing = true;
+        }
+        let _ = write_exit_record(&ct.dir, &report);
+        let value = serde_json::to_value(&report).unwrap_or_default();
+        let waiters: Vec<ReplyTo> = ct.waiters.drain(..).chain(ct.attached.drain(..)).collect();
+        let followers = std::mem::take(&mut ct.followers);
+        for r in waiters {
+            self.reply_ok(r, value.clone());
+        }
+        for f in followers {
+            self.end_log_follow(f);
+        }
+    }
+
+    /// Frees a container whose deletion was asked for, once nothing in flight names it.
+    pub fn maybe_free_container(&mut self, key: usize) {
+        let Some(ct) = self.containers.get(key) else {
+            return;
+        };
+        if !ct.removing || ct.status != Status::Stopped || ct.ops != 0 {
+            return;
+        }
+        let ct = self.containers.remove(key);
+        self.by_id.remove(&ct.id);
+        self.by_name.remove(&ct.name);
+        let _ = std::fs::remove_dir_all(&ct.dir);
+        let pending = ct.pending_delete.clone();
+        drop(ct);
+        for r in pending {
+            self.reply_ok(r, serde_json::json!({}));
+        }
+    }
+}
+
+fn new_stream(fd: Fd, stream: Stream) -> OutStream {
+    OutStream {
+        fd,
+        stream,
+        poll: None,
+        done: false,
+        paused: false,
+    }
+}
+
+/// `exit.json` in the container's state dir (tmpfs under /run by default).
+fn write_exit_record(dir: &std::path::Path, report: &ExitReport) -> io::Result<()> {
+    let tmp = dir.join("exit.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(report).unwrap_or_default())?;
+    std::fs::rename(&tmp, dir.join("exit.json"))
+}

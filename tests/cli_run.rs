@@ -1,0 +1,134 @@
+//! `ringmon run` end to end through the CLI: output, exit codes, exec failures.
+
+mod common;
+
+use common::TestDaemon;
+
+#[test]
+fn run_prints_output_and_exits_with_the_containers_code() {
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    for tty in [true, false] {
+        let mut cmd = d.cli();
+        cmd.arg("run").arg("--rm");
+        if tty {
+            cmd.arg("-t");
+        }
+        let out = cmd
+            .args(["--", "sh", "-c", "echo hi; exit 3"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(3), "tty={tty} {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("hi"),
+            "tty={tty} {out:?}"
+        );
+    }
+    let out = d
+        .cli()
+        .args(["run", "--rm", "--", "sh", "-c", "kill -9 $$"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn missing_and_non_executable_commands_fail_with_127_and_126() {
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let out = d
+        .cli()
+        .args(["run", "--rm", "-t", "--", "/no/such/binary"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("/no/such/binary") && text.contains("no such file"),
+        "{text}"
+    );
+
+    let out = d
+        .cli()
+        .args(["run", "--rm", "--", "no-such-command-xyz"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found in $PATH"),
+        "{out:?}"
+    );
+
+    let f = d.root().join("not-executable");
+    std::fs::write(&f, "#!/bin/sh\necho no\n").expect("write");
+    let out = d
+        .cli()
+        .args(["run", "--rm", "-t", "--"])
+        .arg(&f)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("permission denied"),
+        "{out:?}"
+    );
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn exec_failure_is_a_structured_api_error_and_in_the_log() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let res = c
+        .call(
+            "create",
+            serde_json::json!({"args": ["/no/such/binary"], "tty": true}),
+        )
+        .expect("create");
+    let id = res["id"].as_str().expect("id").to_string();
+    let err = c
+        .call("start", serde_json::json!({"id": id}))
+        .expect_err("start must fail");
+    let ringmon::api::client::ClientError::Api(e) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.code, ringmon::api::proto::ErrorCode::ExecFailed);
+    let exec = e.exec.expect("exec details");
+    assert_eq!(
+        (exec.binary.as_str(), exec.errno, exec.exit_code),
+        ("/no/such/binary", libc::ENOENT, 127)
+    );
+    let exit = c.call("wait", serde_json::json!({"id": id})).expect("wait");
+    assert_eq!(exit["exit_code"], 127);
+    let info = c
+        .call("inspect", serde_json::json!({"id": id}))
+        .expect("inspect");
+    let log = std::fs::read_to_string(info["log_path"].as_str().expect("path")).expect("log");
+    assert!(
+        log.contains("/no/such/binary") && log.contains(" stdout "),
+        "{log}"
+    );
+    c.call("delete", serde_json::json!({"id": id}))
+        .expect("delete");
+}
+
+#[test]
+fn help_is_complete() {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--help")
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in [
+        "daemon", "run", "create", "start", "wait", "kill", "rm", "ps", "logs", "inspect", "stats",
+    ] {
+        assert!(text.contains(sub), "--help lacks {sub}");
+        let out = std::process::Command::new(common::BIN)
+            .args([sub, "--help"])
+            .output()
+            .expect("help");
+        assert!(out.status.success(), "{sub} --help failed");
+    }
+}
