@@ -10,6 +10,9 @@ pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
+    /// Replies that arrived while waiting for another one (replies come in completion
+    /// order, not request order).
+    early: std::collections::HashMap<u64, Incoming>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,7 @@ impl Client {
             reader: BufReader::new(s.try_clone()?),
             writer: s,
             next_id: 1,
+            early: std::collections::HashMap::new(),
         })
     }
 
@@ -83,11 +87,20 @@ impl Client {
         self.wait_reply(id)
     }
 
+    /// Waits for the reply to `id`; other replies are kept for their own `wait_reply`,
+    /// stream events are skipped.
     pub fn wait_reply(&mut self, id: u64) -> Result<serde_json::Value, ClientError> {
+        if let Some(m) = self.early.remove(&id) {
+            return into_result(m);
+        }
         loop {
             let m = self.next()?;
-            if m.id == Some(id) && m.event.is_none() {
-                return into_result(m);
+            match (m.id, m.event.is_none()) {
+                (Some(got), true) if got == id => return into_result(m),
+                (Some(got), true) => {
+                    self.early.insert(got, m);
+                }
+                _ => {}
             }
         }
     }

@@ -41,8 +41,11 @@ pub struct Conn {
 }
 
 pub enum ReadOutcome {
-    /// Zero or more complete lines were extracted; more may come.
+    /// Zero or more complete lines were extracted; the socket is drained for now.
     Open,
+    /// The read budget ran out with data still queued: read again on the next loop turn
+    /// (the multishot poll will not fire again for data that is already there).
+    More,
     /// The peer closed its side (or reset).
     Eof,
     /// A line exceeded MAX_REQUEST_LINE.
@@ -83,9 +86,12 @@ impl Conn {
                     if self.rbuf.len() > MAX_REQUEST_LINE {
                         return ReadOutcome::Oversized;
                     }
-                    budget = budget.saturating_sub(n);
-                    if budget == 0 || n < scratch.len() {
+                    if n < scratch.len() {
                         return ReadOutcome::Open;
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        return ReadOutcome::More;
                     }
                 }
                 Err(rustix::io::Errno::AGAIN) => return ReadOutcome::Open,

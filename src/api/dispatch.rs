@@ -90,6 +90,16 @@ impl Daemon {
         self.maybe_free_conn(key);
     }
 
+    /// Connections whose read budget ran out last turn.
+    pub fn read_pending_conns(&mut self) {
+        for key in std::mem::take(&mut self.read_again) {
+            let live = self.conns.get(key).is_some_and(|c| !c.dead && !c.closing);
+            if live {
+                self.read_requests(key);
+            }
+        }
+    }
+
     fn read_requests(&mut self, key: usize) {
         let mut lines = Vec::new();
         let Self { conns, scratch, .. } = self;
@@ -99,6 +109,7 @@ impl Daemon {
         }
         match outcome {
             ReadOutcome::Open => {}
+            ReadOutcome::More => self.read_again.push(key),
             ReadOutcome::Eof => self.close_conn(key),
             ReadOutcome::Oversized => {
                 let err = ApiError::new(

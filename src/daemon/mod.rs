@@ -53,6 +53,8 @@ pub struct Daemon {
     pub scratch: Vec<u8>,
     completions: Vec<Completion>,
     pub dirty_conns: Vec<usize>,
+    /// Connections with data left over from their read budget.
+    pub read_again: Vec<usize>,
     pub shutting_down: bool,
     shutdown_timer: Option<OpId>,
     pub started: Instant,
@@ -144,6 +146,7 @@ impl Daemon {
             scratch: vec![0u8; 64 * 1024],
             completions: Vec::with_capacity(256),
             dirty_conns: Vec::new(),
+            read_again: Vec::new(),
             shutting_down: false,
             shutdown_timer: None,
             started: Instant::now(),
@@ -178,11 +181,16 @@ impl Daemon {
 
     fn serve(&mut self) -> Result<(), DaemonError> {
         loop {
+            self.read_pending_conns();
             self.flush_dirty_conns();
             if self.shutting_down && self.containers.is_empty() {
                 return Ok(());
             }
-            self.ring.submit_and_wait(1).map_err(DaemonError::Enter)?;
+            // Work left over from a read budget: collect what is ready, but do not sleep.
+            let want = if self.read_again.is_empty() { 1 } else { 0 };
+            self.ring
+                .submit_and_wait(want)
+                .map_err(DaemonError::Enter)?;
             let mut batch = std::mem::take(&mut self.completions);
             self.ring.drain(&mut batch);
             for c in batch.drain(..) {
