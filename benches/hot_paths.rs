@@ -20,5 +20,29 @@ fn log_format(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, log_format);
+fn protocol(c: &mut Criterion) {
+    let line = br#"{"v":1,"id":42,"method":"create","params":{"args":["sh","-c","echo hello"],"tty":true,"env":["A=b"]}}"#;
+    c.bench_function("api_decode_create_request", |b| {
+        b.iter(|| {
+            let env: ringmon::api::proto::Envelope =
+                serde_json::from_slice(black_box(line)).expect("parse");
+            let p: ringmon::api::proto::CreateParams =
+                serde_json::from_value(env.params).expect("params");
+            black_box(p)
+        })
+    });
+    let chunk = vec![b'x'; 4096];
+    c.bench_function("api_encode_output_event_4KiB", |b| {
+        use base64::Engine;
+        let mut out = Vec::with_capacity(8192);
+        b.iter(|| {
+            out.clear();
+            let ev = serde_json::json!({"id": 7, "event": "output", "stream": "stdout",
+                "data": base64::engine::general_purpose::STANDARD.encode(black_box(&chunk))});
+            serde_json::to_writer(&mut out, &ev).expect("encode");
+        })
+    });
+}
+
+criterion_group!(benches, log_format, protocol);
 criterion_main!(benches);

@@ -64,7 +64,7 @@ fn logs_api_returns_the_output_and_follow_streams_until_exit() {
             .expect("logs");
         let mut raw = Vec::new();
         loop {
-            let m = c.next().expect("next");
+            let m = c.next_message().expect("next");
             if m.id != Some(req) {
                 continue;
             }
@@ -106,7 +106,7 @@ fn logs_api_returns_the_output_and_follow_streams_until_exit() {
     let mut raw = Vec::new();
     let mut sent_go = false;
     loop {
-        let m = f.next().expect("next");
+        let m = f.next_message().expect("next");
         if m.id != Some(req) {
             continue;
         }

@@ -69,7 +69,7 @@ impl Client {
     }
 
     /// Reads the next line from the daemon.
-    pub fn next(&mut self) -> Result<Incoming, ClientError> {
+    pub fn next_message(&mut self) -> Result<Incoming, ClientError> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             return Err(ClientError::Closed);
@@ -94,7 +94,7 @@ impl Client {
             return into_result(m);
         }
         loop {
-            let m = self.next()?;
+            let m = self.next_message()?;
             match (m.id, m.event.is_none()) {
                 (Some(got), true) if got == id => return into_result(m),
                 (Some(got), true) => {

@@ -249,7 +249,7 @@ mod tests {
                     break;
                 }
                 ReadOutcome::Eof => break,
-                ReadOutcome::Open => std::thread::yield_now(),
+                ReadOutcome::Open | ReadOutcome::More => std::thread::yield_now(),
             }
         }
         assert!(seen);

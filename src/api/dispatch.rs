@@ -28,7 +28,7 @@ fn params<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
 
 impl Daemon {
     fn conn_token(&self, key: usize, s: u8) -> u64 {
-        Token::new(Kind::Conn, s, self.conns[key].serial as u16, key)
+        Token::encode(Kind::Conn, s, self.conns[key].serial as u16, key)
     }
 
     pub fn add_conn(&mut self, fd: OwnedFd) {

@@ -75,7 +75,7 @@ pub fn stream_until_exit(c: &mut Client, attach: u64, start: Option<u64>) -> Res
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     loop {
-        let m = c.next()?;
+        let m = c.next_message()?;
         if m.id == Some(attach) && m.event.as_deref() == Some("output") {
             let data = m
                 .rest

@@ -33,7 +33,7 @@ pub fn run(a: LogsArgs, socket: &Path) -> Result<i32> {
     let mut err = std::io::stderr();
     let mut at_line_start = true;
     loop {
-        let m = c.next()?;
+        let m = c.next_message()?;
         if m.id != Some(req) {
             continue;
         }

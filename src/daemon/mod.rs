@@ -169,13 +169,13 @@ impl Daemon {
 
     fn arm_accept(&mut self) {
         if let Some(l) = &self.listener {
-            let t = Token::new(Kind::Listener, 0, 0, 0);
+            let t = Token::encode(Kind::Listener, 0, 0, 0);
             self.accept_op = Some(self.ring.accept_multi(l.as_fd(), t));
         }
     }
 
     fn arm_signals(&mut self) {
-        let t = Token::new(Kind::Signals, 0, 0, 0);
+        let t = Token::encode(Kind::Signals, 0, 0, 0);
         self.signal_poll = Some(self.ring.poll(self.signals.as_fd(), POLLIN, true, t));
     }
 
@@ -281,7 +281,7 @@ impl Daemon {
             let _ = self.signal_container(key, sig);
             self.maybe_free_container(key);
         }
-        let t = Token::new(Kind::Timer, token::timer::SHUTDOWN_GRACE, 0, 0);
+        let t = Token::encode(Kind::Timer, token::timer::SHUTDOWN_GRACE, 0, 0);
         self.shutdown_timer = Some(self.ring.timeout(self.cfg.stop_timeout, t));
     }
 

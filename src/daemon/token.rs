@@ -46,7 +46,7 @@ pub struct Token {
 }
 
 impl Token {
-    pub fn new(kind: Kind, sub: u8, generation: u16, key: usize) -> u64 {
+    pub fn encode(kind: Kind, sub: u8, generation: u16, key: usize) -> u64 {
         ((kind as u64) << 56) | ((sub as u64) << 48) | ((generation as u64) << 32) | key as u64
     }
 
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let t = Token::parse(Token::new(Kind::Ctr, ctr::OUT + 1, 0xbeef, 123_456));
+        let t = Token::parse(Token::encode(Kind::Ctr, ctr::OUT + 1, 0xbeef, 123_456));
         assert_eq!(t.kind, Kind::Ctr as u8);
         assert_eq!(t.sub, ctr::OUT + 1);
         assert_eq!(t.generation, 0xbeef);

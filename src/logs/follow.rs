@@ -72,7 +72,7 @@ impl Daemon {
     }
 
     fn next_log_read(&mut self, conn_key: usize) {
-        let t = Token::new(
+        let t = Token::encode(
             Kind::Conn,
             sub::LOG_READ,
             self.conns[conn_key].serial as u16,

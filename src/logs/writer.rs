@@ -18,7 +18,8 @@ use crate::fd_ledger::{Fd, Owner};
 pub const LOG_BUFFER_CAP: usize = 256 * 1024;
 
 pub struct LogWriter {
-    pub fd: Fd,
+    /// None once the container has stopped: nothing writes after that.
+    pub fd: Option<Fd>,
     pending: Vec<u8>,
     spare: Vec<u8>,
     inflight: bool,
@@ -47,7 +48,7 @@ impl LogWriter {
             .unwrap_or(0);
         Ok(Self {
             base,
-            fd: Fd::new(fd, owner, "log file"),
+            fd: Some(Fd::new(fd, owner, "log file")),
             pending: Vec::new(),
             spare: Vec::new(),
             inflight: false,
@@ -62,6 +63,13 @@ impl LogWriter {
     pub fn append(&mut self, clock: &mut Clock, now: (i64, u32), stream: Stream, chunk: &[u8]) {
         self.content_bytes += chunk.len() as u64;
         format_chunk(clock, now, stream, chunk, &mut self.pending);
+    }
+
+    /// Closes the file once everything is written (the container has stopped).
+    pub fn close(&mut self) {
+        if self.idle() {
+            self.fd = None;
+        }
     }
 
     /// Offset of the end of everything the kernel has confirmed written.
@@ -81,7 +89,7 @@ impl LogWriter {
 
     /// The buffer to submit next, if no write is in flight.
     pub fn take_for_write(&mut self) -> Option<Vec<u8>> {
-        if self.inflight || self.pending.is_empty() {
+        if self.inflight || self.pending.is_empty() || self.fd.is_none() {
             return None;
         }
         self.inflight = true;

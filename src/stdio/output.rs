@@ -104,8 +104,10 @@ impl Daemon {
         let t = self.ctr_token(key, ctr::LOG_WRITE);
         let ct = &mut self.containers[key];
         if let Some(buf) = ct.log.take_for_write() {
-            self.ring.write(ct.log.fd.as_fd(), buf, 0, u64::MAX, t);
-            ct.ops += 1;
+            if let Some(fd) = &ct.log.fd {
+                self.ring.write(fd.as_fd(), buf, 0, u64::MAX, t);
+                ct.ops += 1;
+            }
         }
     }
 
@@ -122,8 +124,10 @@ impl Daemon {
         if let Some((buf, next)) = ct.log.write_done(buf, start, c.result) {
             let t = self.ctr_token(key, ctr::LOG_WRITE);
             let ct = &mut self.containers[key];
-            self.ring.write(ct.log.fd.as_fd(), buf, next, u64::MAX, t);
-            ct.ops += 1;
+            if let Some(fd) = &ct.log.fd {
+                self.ring.write(fd.as_fd(), buf, next, u64::MAX, t);
+                ct.ops += 1;
+            }
             return;
         }
         // Room again: resume paused readers before the next write goes out.

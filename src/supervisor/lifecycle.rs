@@ -51,7 +51,7 @@ fn merge_env(mut base: Vec<String>, user: &[String]) -> Vec<String> {
 
 impl Daemon {
     pub fn ctr_token(&self, key: usize, sub: u8) -> u64 {
-        Token::new(Kind::Ctr, sub, self.containers[key].generation(), key)
+        Token::encode(Kind::Ctr, sub, self.containers[key].generation(), key)
     }
 
     /// Finds a container by full id, unique id prefix (at least 4 characters) or name.
@@ -599,6 +599,7 @@ impl Daemon {
             self.ring.cancel_timeout(op);
         }
         let ct = &mut self.containers[key];
+        ct.log.close();
         if ct.auto_remove {
             ct.removing = true;
         }

@@ -180,7 +180,7 @@ pub fn run_api(c: &mut Client, params: serde_json::Value) -> (i32, Vec<u8>, Stri
         .expect("start");
     let mut out = Vec::new();
     loop {
-        let m = c.next().expect("next");
+        let m = c.next_message().expect("next");
         if m.id == Some(attach) && m.event.as_deref() == Some("output") {
             let d = m.rest["data"].as_str().expect("data");
             out.extend(

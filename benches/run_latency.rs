@@ -1,0 +1,111 @@
+//! Sequential container latency against a real daemon (no criterion: each sample is a
+//! whole container lifetime). Prints medians; run with `cargo bench --bench run_latency`.
+//!
+//! - api: create -> attach -> start -> exit reported -> delete of `true`, one connection.
+//! - cli: `ringmon run --rm -- true`, a new CLI process per container (what a user types).
+//! - floor: fork+exec of `true` from this process (std::process::Command), no daemon.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ringmon::api::client::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringmon");
+
+fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[v.len() * 9 / 10])
+}
+
+fn main() {
+    let n: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("ringmon.sock");
+    let mut daemon = Command::new(BIN)
+        .arg("--socket")
+        .arg(&socket)
+        .args(["daemon", "--root"])
+        .arg(dir.path())
+        .arg("--background")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let mut line = String::new();
+    BufReader::new(daemon.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready");
+    let mut c = Client::connect(&socket).expect("connect");
+
+    for tty in [false, true] {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let id = c
+                .call("create", serde_json::json!({"args": ["true"], "tty": tty}))
+                .expect("create")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let a = c
+                .send("attach", serde_json::json!({"id": id}))
+                .expect("attach");
+            let s = c
+                .send("start", serde_json::json!({"id": id}))
+                .expect("start");
+            c.wait_reply(s).expect("start");
+            c.wait_reply(a).expect("exit");
+            c.call("delete", serde_json::json!({"id": id}))
+                .expect("delete");
+            samples.push(t.elapsed());
+        }
+        let (p50, p90) = median(samples);
+        println!(
+            "api  run `true` tty={tty:<5}: median {:>8.3} ms  p90 {:>8.3} ms  (n={n})",
+            ms(p50),
+            ms(p90)
+        );
+    }
+    let mut samples = Vec::new();
+    for _ in 0..n.min(200) {
+        let t = Instant::now();
+        let st = Command::new(BIN)
+            .env("RINGMON_SOCKET", &socket)
+            .args(["run", "--rm", "--", "true"])
+            .status()
+            .expect("cli");
+        assert!(st.success());
+        samples.push(t.elapsed());
+    }
+    let (p50, p90) = median(samples);
+    println!(
+        "cli  `ringmon run --rm -- true`: median {:>8.3} ms  p90 {:>8.3} ms",
+        ms(p50),
+        ms(p90)
+    );
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        Command::new("true").status().expect("true");
+        samples.push(t.elapsed());
+    }
+    let (p50, p90) = median(samples);
+    println!(
+        "floor fork+exec `true`          : median {:>8.3} ms  p90 {:>8.3} ms",
+        ms(p50),
+        ms(p90)
+    );
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(daemon.id() as i32).expect("pid"),
+        rustix::process::Signal::TERM,
+    );
+    let _ = daemon.wait();
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
