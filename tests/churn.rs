@@ -32,13 +32,41 @@ fn churn(d: &TestDaemon, tty: bool, n: usize) {
     }
 }
 
+/// The same through the CLI: `ringmon run -t --rm --log-path ... -- echo hello`.
+fn churn_cli(d: &TestDaemon, n: usize) {
+    let logs = d.root().join("cli-logs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    for i in 0..n {
+        let log = logs.join(format!("{i}.log"));
+        let out = d
+            .cli()
+            .args(["run", "-t", "--rm", "--log-path"])
+            .arg(&log)
+            .args(["--", "echo", "hello"])
+            .output()
+            .expect("ringmon run");
+        assert_eq!(out.status.code(), Some(0), "run {i}: {out:?}");
+        assert!(out.stdout.starts_with(b"hello"), "run {i}: {out:?}");
+        let text =
+            std::fs::read_to_string(&log).expect("log kept after --rm (outside the state dir)");
+        assert!(
+            text.lines()
+                .next()
+                .is_some_and(|l| l.contains(" stdout F hello")),
+            "run {i}: {text:?}"
+        );
+    }
+}
+
 #[test]
 fn thousand_pipe_and_thousand_tty_runs_leave_nothing_behind() {
     let d = TestDaemon::start();
     let before = d.baseline();
     churn(&d, false, 1000);
     d.assert_back_to(&before);
-    churn(&d, true, 1000);
+    churn_cli(&d, 1000);
+    d.assert_back_to(&before);
+    churn(&d, true, 100);
     d.assert_back_to(&before);
     let stats = d
         .client()

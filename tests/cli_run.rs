@@ -132,3 +132,59 @@ fn help_is_complete() {
         assert!(out.status.success(), "{sub} --help failed");
     }
 }
+
+#[test]
+fn run_starts_a_daemon_when_none_answers_and_says_so() {
+    let dir = tempfile::Builder::new()
+        .prefix("ringmon-test")
+        .tempdir()
+        .expect("tempdir");
+    let socket = dir.path().join("auto.sock");
+    let out = std::process::Command::new(common::BIN)
+        .env("RINGMON_SOCKET", &socket)
+        .args(["run", "--rm", "--", "echo", "auto"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("auto"));
+    assert!(
+        err.contains("started a daemon in the background")
+            && err.contains(&socket.display().to_string()),
+        "{err}"
+    );
+    // Stop the daemon this test started, by the pid it announced.
+    let pid: i32 = err
+        .split("(pid ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .expect("pid in message");
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).expect("pid"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .expect("pidfd");
+    rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::TERM).expect("SIGTERM");
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    rustix::event::poll(&mut fds, None).expect("wait for the daemon to exit");
+    assert!(
+        !socket.exists(),
+        "the daemon removes its socket when it stops"
+    );
+}
+
+#[test]
+fn the_socket_is_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDaemon::start();
+    let mode = std::fs::metadata(&d.socket)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}

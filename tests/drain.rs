@@ -1,0 +1,99 @@
+//! Output drain at exit: the exit is reported after every byte is logged; a grandchild
+//! that keeps the pipe open delays it only until the drain deadline; the orphan is reaped
+//! by the subreaper sweep without stealing tracked children's statuses.
+
+mod common;
+
+use std::io::Write;
+
+use common::{run_api, TestDaemon};
+
+#[test]
+fn all_output_is_logged_before_the_exit_is_reported() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    // 1 MiB through a pty and a pipe: far beyond their kernel buffers.
+    for tty in [true, false] {
+        let (code, out, id) = run_api(
+            &mut c,
+            serde_json::json!({"args": ["sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo END"], "tty": tty}),
+        );
+        assert_eq!(code, 0);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.trim_end().ends_with("END"),
+            "tty={tty}: attach lost the tail"
+        );
+        let info = c
+            .call("inspect", serde_json::json!({"id": id}))
+            .expect("inspect");
+        let log = std::fs::read(info["log_path"].as_str().expect("path")).expect("log");
+        let mut content = Vec::new();
+        ringmon::logs::cri::reassemble(&log, |_, _, b| content.extend_from_slice(b))
+            .expect("parse");
+        let xs = content.iter().filter(|&&b| b == b'x').count();
+        assert_eq!(xs, 1 << 20, "tty={tty}: log lost bytes");
+        assert!(String::from_utf8_lossy(&content)
+            .trim_end()
+            .ends_with("END"));
+        c.call("delete", serde_json::json!({"id": id}))
+            .expect("delete");
+    }
+}
+
+#[test]
+fn a_grandchild_holding_the_pipe_delays_exit_only_until_the_drain_deadline() {
+    let d = TestDaemon::start_with(&["--drain-timeout", "0.3"]);
+    let before = d.baseline();
+    let fifo = d.root().join("release");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    let script = format!("(read x < {}; echo late) & echo early $!", fifo.display());
+    let mut c = d.client();
+    let (code, out, id) = run_api(&mut c, serde_json::json!({"args": ["sh", "-c", script]}));
+    assert_eq!(
+        code, 0,
+        "the exit was reported although a grandchild holds stdout"
+    );
+    let text = String::from_utf8_lossy(&out).to_string();
+    let pid: i32 = text
+        .trim()
+        .strip_prefix("early ")
+        .expect("early line")
+        .parse()
+        .expect("pid");
+    c.call("delete", serde_json::json!({"id": id}))
+        .expect("delete");
+
+    // The grandchild is now the daemon's (subreaper) orphan. Release it and wait for its exit.
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).expect("pid"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .expect("pidfd_open grandchild");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo")
+        .write_all(b"go\n")
+        .expect("write");
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    rustix::event::poll(&mut fds, None).expect("poll pidfd");
+    // SIGCHLD reached the daemon's signalfd before the pidfd turned readable, so the sweep
+    // has run by the time the daemon answers the next request.
+    let stats = d
+        .client()
+        .call("stats", serde_json::json!({}))
+        .expect("stats");
+    assert_eq!(stats["orphans_reaped"], 1, "{stats}");
+    d.assert_back_to(&before);
+}
