@@ -188,3 +188,38 @@ fn the_socket_is_0600() {
         & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn setup_errors_fail_create_with_their_cause() {
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let out = d
+        .cli()
+        .args(["run", "--rm", "-w", "/no/such/dir", "--", "true"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("chdir /no/such/dir") && err.contains("No such file"),
+        "{err}"
+    );
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_signal_to_a_created_container_acts_before_start() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let res = c
+        .call("create", serde_json::json!({"args": ["sleep", "100"]}))
+        .expect("create");
+    let id = res["id"].as_str().expect("id").to_string();
+    c.call("kill", serde_json::json!({"id": id, "signal": "TERM"}))
+        .expect("kill");
+    let exit = c.call("wait", serde_json::json!({"id": id})).expect("wait");
+    assert_eq!(exit["exit_code"], 143, "{exit}");
+    assert_eq!(exit["signal"], 15);
+    c.call("delete", serde_json::json!({"id": id}))
+        .expect("delete");
+}

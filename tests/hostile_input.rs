@@ -110,6 +110,18 @@ fn garbage_oversize_and_half_messages_affect_only_their_sender() {
             "absolute path",
         ),
         (r#"{"v":1,"id":14}"#, "missing field `method`"),
+        (
+            r#"{"v":1,"id":15,"method":"list","params":{"all":true}}"#,
+            "unknown field `all`",
+        ),
+        (
+            r#"{"v":1,"id":16,"method":"create","params":{"args":["true"],"log_path":"/dev/null"}}"#,
+            "not a regular file",
+        ),
+        (
+            r#"{"v":1,"id":17,"method":"resize","params":{"id":"x","rows":0,"cols":80}}"#,
+            "no such container",
+        ),
     ];
     let mut raw = UnixStream::connect(&d.socket).expect("connect");
     let mut reader = std::io::BufReader::new(raw.try_clone().expect("clone"));

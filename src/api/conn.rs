@@ -126,6 +126,7 @@ impl Conn {
         if self.dead {
             return;
         }
+        self.note_dropped(value);
         if serde_json::to_writer(&mut self.wbuf, value).is_ok() {
             self.wbuf.push(b'\n');
         }
@@ -143,16 +144,22 @@ impl Conn {
             self.dropped_bytes += payload_len as u64;
             return false;
         }
+        self.note_dropped(value);
+        let _ = serde_json::to_writer(&mut self.wbuf, value);
+        self.wbuf.push(b'\n');
+        true
+    }
+
+    /// Tells the client how much stream data it missed, before the next thing it gets
+    /// (another event, or the reply that ends the stream).
+    fn note_dropped(&mut self, next: &serde_json::Value) {
         if self.dropped_bytes > 0 {
             let note = serde_json::json!({"event": "dropped", "bytes": self.dropped_bytes,
-                "id": value.get("id").cloned().unwrap_or_default()});
+                "id": next.get("id").cloned().unwrap_or_default()});
             self.dropped_bytes = 0;
             let _ = serde_json::to_writer(&mut self.wbuf, &note);
             self.wbuf.push(b'\n');
         }
-        let _ = serde_json::to_writer(&mut self.wbuf, value);
-        self.wbuf.push(b'\n');
-        true
     }
 
     /// Whether there is room for more stream data (logs readers pace themselves on this).
@@ -255,6 +262,25 @@ mod tests {
         assert!(seen);
         drop(c);
         let _ = writer.join();
+    }
+
+    #[test]
+    fn the_dropped_count_precedes_the_reply_that_ends_a_stream() {
+        let (mut c, _peer) = pair();
+        let ev = serde_json::json!({"id": 1, "event": "output", "data": "x"});
+        while c.queue_event(&ev, 1024) {}
+        c.wbuf.clear();
+        c.wpos = 0;
+        c.queue_reply(&serde_json::json!({"id": 1, "ok": true}));
+        let text = String::from_utf8(c.wbuf.clone()).expect("utf8");
+        let first: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("line")).expect("json");
+        assert_eq!(first["event"], "dropped");
+        assert_eq!(first["bytes"], 1024);
+        assert!(text
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("\"ok\":true")));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::supervisor::container::{ReplyTo, Status};
 use crate::sys::uring::Completion;
 
 /// At most this many API connections at once; more are refused with an error.
-pub const MAX_CONNECTIONS: usize = 4096;
+pub const MAX_CONNECTIONS: usize = 1024;
 
 fn params<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
     let v = if v.is_null() {
@@ -39,17 +39,20 @@ impl Daemon {
         let uid = cred.as_ref().map(|c| c.uid.as_raw()).unwrap_or(u32::MAX);
         let mut conn = Conn::new(serial, fd, uid);
         let refuse = if uid != 0 && uid != me {
-            Some(format!(
-                "permission denied: uid {uid} may not use this daemon"
+            Some(ApiError::new(
+                ErrorCode::PermissionDenied,
+                format!("uid {uid} may not use this daemon (only root and uid {me})"),
             ))
         } else if self.conns.len() >= MAX_CONNECTIONS {
-            Some(format!("too many connections ({MAX_CONNECTIONS})"))
+            Some(ApiError::new(
+                ErrorCode::LimitReached,
+                format!("too many connections ({MAX_CONNECTIONS})"),
+            ))
         } else {
             None
         };
-        if let Some(msg) = refuse {
-            conn.queue_reply(&serde_json::json!({"id": null, "ok": false,
-                "error": ApiError::new(ErrorCode::LimitReached, msg)}));
+        if let Some(err) = refuse {
+            conn.queue_reply(&serde_json::json!({"id": null, "ok": false, "error": err}));
             let _ = conn.flush();
             return;
         }
@@ -162,7 +165,7 @@ impl Daemon {
     fn handle(&mut self, method: &str, p: serde_json::Value, r: ReplyTo) -> Result<(), ApiError> {
         match method {
             "version" => {
-                let _: serde_json::Map<String, serde_json::Value> = params(p)?;
+                let NoParams {} = params(p)?;
                 self.reply_ok(
                     r,
                     serde_json::json!({"protocol": PROTOCOL_VERSION,
@@ -204,7 +207,7 @@ impl Daemon {
                 self.delete(k, p.force, r)?;
             }
             "list" => {
-                let _: serde_json::Map<String, serde_json::Value> = params(p)?;
+                let NoParams {} = params(p)?;
                 let mut v: Vec<ContainerInfo> =
                     self.containers.iter().map(|(_, c)| c.info()).collect();
                 v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
@@ -217,7 +220,7 @@ impl Daemon {
                 self.reply_ok(r, v);
             }
             "stats" => {
-                let _: serde_json::Map<String, serde_json::Value> = params(p)?;
+                let NoParams {} = params(p)?;
                 let v = serde_json::to_value(self.stats()).unwrap_or_default();
                 self.reply_ok(r, v);
             }

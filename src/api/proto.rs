@@ -33,6 +33,7 @@ pub enum ErrorCode {
     ExecFailed,
     SpawnFailed,
     LimitReached,
+    PermissionDenied,
     Internal,
 }
 
@@ -66,10 +67,6 @@ pub struct ExecFailure {
     pub binary: String,
     pub errno: i32,
     pub exit_code: i32,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -135,9 +132,12 @@ pub struct LogsParams {
 #[serde(deny_unknown_fields)]
 pub struct AttachParams {
     pub id: String,
-    #[serde(default = "default_true")]
-    pub stdout: bool,
 }
+
+/// Methods without parameters still reject unknown ones.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,8 +166,9 @@ pub struct ExitReport {
     pub exit_code: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Why the command did not run (exec or setup failure), when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exec_error: Option<String>,
+    pub error: Option<String>,
     pub finished_at: String,
 }
 

@@ -19,8 +19,8 @@ pub struct DaemonArgs {
     /// Seconds between SIGTERM and SIGKILL when the daemon stops
     #[arg(long, default_value_t = 10.0)]
     pub stop_timeout: f64,
-    /// io_uring submission queue entries
-    #[arg(long, default_value_t = 4096)]
+    /// io_uring submission queue entries (64..=16384; the completion queue is 4x)
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=16384))]
     pub ring_entries: u32,
     /// Detach (new session) and report readiness on stdout (used when the CLI starts a daemon)
     #[arg(long, hide = true)]
@@ -45,7 +45,7 @@ pub fn run(a: DaemonArgs, socket: PathBuf) -> Result<i32> {
         drain_timeout: secs(a.drain_timeout, "drain-timeout")?,
         stop_timeout: secs(a.stop_timeout, "stop-timeout")?,
         ready_stdout: a.background,
-        ring_entries: a.ring_entries.clamp(64, 32768),
+        ring_entries: a.ring_entries,
     };
     daemon::run(cfg)?;
     Ok(0)

@@ -15,7 +15,7 @@ pub mod token;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -61,22 +61,31 @@ pub struct Daemon {
     pub nofile: u64,
     pub orphans_reaped: u64,
     pub warnings: Vec<String>,
+    /// Set when shutdown gave up on survivors; names them.
+    gave_up: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("{0}")]
+    #[error(transparent)]
     Startup(#[from] StartupError),
     #[error("io_uring_enter: {0}")]
     Enter(io::Error),
+    #[error("stopping: still not reaped {0:?} after SIGKILL: {1}")]
+    Survivors(Duration, String),
 }
+
+/// How long the daemon waits after its final SIGKILL before it gives up on survivors.
+const SHUTDOWN_GIVE_UP: Duration = Duration::from_secs(10);
+/// Back-off before re-arming a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Starts the daemon and serves until SIGTERM/SIGINT has stopped every container.
 pub fn run(cfg: Config) -> Result<(), DaemonError> {
     let mut d = Daemon::boot(cfg)?;
-    d.serve()?;
+    let served = d.serve();
     d.finish();
-    Ok(())
+    served
 }
 
 impl Daemon {
@@ -153,6 +162,7 @@ impl Daemon {
             nofile,
             orphans_reaped: 0,
             warnings,
+            gave_up: None,
         };
         d.arm_accept();
         d.arm_signals();
@@ -186,6 +196,9 @@ impl Daemon {
             if self.shutting_down && self.containers.is_empty() {
                 return Ok(());
             }
+            if let Some(survivors) = self.gave_up.take() {
+                return Err(DaemonError::Survivors(SHUTDOWN_GIVE_UP, survivors));
+            }
             // Work left over from a read budget: collect what is ready, but do not sleep.
             let want = if self.read_again.is_empty() { 1 } else { 0 };
             self.ring
@@ -212,13 +225,14 @@ impl Daemon {
         }
     }
 
-    fn on_accept(&mut self, c: Completion) {
+    fn on_accept(&mut self, mut c: Completion) {
         if !c.more {
             self.accept_op = None;
         }
+        let failed = c.result < 0 && c.result != -libc::ECANCELED && c.result != -libc::EAGAIN;
         if let Some(fd) = c.take_fd() {
             self.add_conn(fd);
-        } else if c.result != -libc::ECANCELED && c.result != -libc::EAGAIN {
+        } else if failed {
             eprintln!(
                 "ringmon daemon: accept {}: {}",
                 self.cfg.socket.display(),
@@ -226,7 +240,13 @@ impl Daemon {
             );
         }
         if self.accept_op.is_none() && !self.shutting_down {
-            self.arm_accept();
+            if failed {
+                // Out of fds (EMFILE/ENFILE) fails again at once: retry a little later.
+                let t = Token::encode(Kind::Timer, token::timer::ACCEPT_RETRY, 0, 0);
+                self.ring.timeout(ACCEPT_RETRY, t);
+            } else {
+                self.arm_accept();
+            }
         }
     }
 
@@ -286,12 +306,31 @@ impl Daemon {
     }
 
     fn on_daemon_timer(&mut self, t: Token, c: Completion) {
-        if t.sub == token::timer::SHUTDOWN_GRACE && c.result == -libc::ETIME {
-            self.shutdown_timer = None;
-            let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
-            for key in keys {
-                let _ = self.signal_container(key, libc::SIGKILL);
+        if c.result != -libc::ETIME {
+            return;
+        }
+        match t.sub {
+            token::timer::SHUTDOWN_GRACE => {
+                let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
+                for key in keys {
+                    let _ = self.signal_container(key, libc::SIGKILL);
+                }
+                let t = Token::encode(Kind::Timer, token::timer::SHUTDOWN_GIVE_UP, 0, 0);
+                self.shutdown_timer = Some(self.ring.timeout(SHUTDOWN_GIVE_UP, t));
             }
+            token::timer::SHUTDOWN_GIVE_UP => {
+                self.shutdown_timer = None;
+                let survivors: Vec<String> = self
+                    .containers
+                    .iter()
+                    .map(|(_, c)| format!("{} (pid {}, {})", c.name, c.pid, c.status.as_str()))
+                    .collect();
+                self.gave_up = Some(survivors.join(", "));
+            }
+            token::timer::ACCEPT_RETRY if !self.shutting_down && self.accept_op.is_none() => {
+                self.arm_accept();
+            }
+            _ => {}
         }
     }
 

@@ -9,11 +9,14 @@ use rustix::process::Resource;
 
 use crate::fd_ledger::{Fd, Owner};
 
-/// fds reserved for the daemon itself (ring, listener, clients, log reads, transient
-/// handshake sockets) when computing the container ceiling.
-pub const RESERVED_FDS: u64 = 1024;
+/// fds kept free for the daemon itself and its API clients (ring, listener, signalfd,
+/// memfd, up to MAX_CONNECTIONS connections and their log readers).
+pub const RESERVED_FDS: u64 = crate::api::dispatch::MAX_CONNECTIONS as u64 + 64;
 /// fds a running tty container holds: pty master, pidfd, log file.
 pub const FDS_PER_TTY_CONTAINER: u64 = 3;
+/// fds a container may need while it is being created (pipe mode with stdin: three pipe
+/// ends, pidfd, log file, handshake socket).
+pub const FDS_PER_CREATE: u64 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -37,7 +40,7 @@ pub enum StartupError {
     MissingOps(String),
     #[error("signalfd: {0}")]
     Signals(io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Sealed(#[from] crate::runtime::sealed_exe::SealError),
 }
 

@@ -35,6 +35,10 @@ pub mod conn {
 /// Daemon-wide timers.
 pub mod timer {
     pub const SHUTDOWN_GRACE: u8 = 1;
+    /// After the final SIGKILL: give up on survivors and exit with an error naming them.
+    pub const SHUTDOWN_GIVE_UP: u8 = 2;
+    /// Re-arm accept after it failed (EMFILE/ENFILE) instead of spinning.
+    pub const ACCEPT_RETRY: u8 = 3;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ pub enum InitError {
     Seals(#[from] sealed_exe::SealError),
     #[error("adopt handshake fd {0}: {1}")]
     SyncFd(RawFd, io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Handshake(#[from] HandshakeError),
     #[error("set up stdio: {0}")]
     Stdio(io::Error),
@@ -54,6 +54,10 @@ pub fn main(sync_fd: RawFd) -> i32 {
     };
     // Nothing but stdio may cross into the user's process.
     let _ = rustix::io::fcntl_setfd(&sync, rustix::io::FdFlags::CLOEXEC);
+    // The daemon's blocked mask and ignored signals were inherited across execve: undo
+    // them now, so that a signal sent to a created (not yet started) container acts at
+    // once instead of waiting for the exec.
+    let _ = crate::sys::signals::reset_all_for_exec();
     match run(&sync) {
         Ok(code) => code,
         Err((step, e)) => {
@@ -73,13 +77,14 @@ pub fn main(sync_fd: RawFd) -> i32 {
 fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     let (job, fds) = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
     let master = stdio::setup(&job, fds).map_err(|e| ("stdio", InitError::Stdio(e)))?;
-    // The pty master goes to the daemon first, so the daemon holds the terminal before
-    // anything about the command can fail (crun#1524).
+    // Setup that can fail is done before Ready, so create reports it.
+    rustix::process::chdir(job.cwd.as_str())
+        .map_err(|e| ("chdir", InitError::Chdir(job.cwd.clone(), e.into())))?;
+    // The pty master goes to the daemon before anything about the command is looked at, so
+    // the daemon holds the terminal when an exec error is written to it (crun#1524).
     let fds: Vec<_> = master.iter().map(|m| m.as_fd()).collect();
     handshake::send(sync.as_fd(), &FromInit::Ready, &fds).map_err(|e| ("send ready", e.into()))?;
     drop(master);
-    rustix::process::chdir(job.cwd.as_str())
-        .map_err(|e| ("chdir", InitError::Chdir(job.cwd.clone(), e.into())))?;
     handshake::expect_start(sync.as_fd()).map_err(|e| ("wait for start", e.into()))?;
     Ok(exec(sync, &job))
 }

@@ -16,6 +16,8 @@ use crate::fd_ledger::{Fd, Owner};
 
 /// Above this many buffered bytes, readers pause until the in-flight write completes.
 pub const LOG_BUFFER_CAP: usize = 256 * 1024;
+/// Framing of one record ("<30-byte timestamp> stdout F " + "\n") plus one content byte.
+const WORST_CASE_RECORD_BYTES: usize = 42;
 
 pub struct LogWriter {
     /// None once the container has stopped: nothing writes after that.
@@ -35,14 +37,30 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Opens (never truncates) the log at `path`.
+    /// Opens (never truncates) the log at `path`, which must be a regular file.
+    ///
+    /// O_NONBLOCK keeps a FIFO or device at that path from blocking the loop in open(2)
+    /// (it means nothing for a regular file); anything but a regular file is refused.
     pub fn open(path: &Path, owner: Owner) -> io::Result<Self> {
         let fd: OwnedFd = rustix::fs::open(
             path,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::CLOEXEC,
+            OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::APPEND
+                | OFlags::CLOEXEC
+                | OFlags::NONBLOCK
+                | OFlags::NOCTTY,
             Mode::from_raw_mode(0o640),
         )
         .map_err(|e| io::Error::other(format!("openat {}: {e}", path.display())))?;
+        let st = rustix::fs::fstat(&fd)
+            .map_err(|e| io::Error::other(format!("fstat {}: {e}", path.display())))?;
+        if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
         let base = rustix::fs::fstat(&fd)
             .map(|st| st.st_size as u64)
             .unwrap_or(0);
@@ -77,9 +95,14 @@ impl LogWriter {
         self.base + self.written_bytes
     }
 
-    /// Whether readers may add more output.
-    pub fn has_room(&self) -> bool {
-        self.pending.len() < LOG_BUFFER_CAP
+    /// How many bytes of output may be read now. Every byte can become a record of its own
+    /// (an empty line costs 41 bytes of framing), so the read size is bounded such that even
+    /// the worst case keeps the buffer under 2 x LOG_BUFFER_CAP. Zero: pause.
+    pub fn read_allowance(&self) -> usize {
+        if self.pending.len() >= LOG_BUFFER_CAP {
+            return 0;
+        }
+        (2 * LOG_BUFFER_CAP - self.pending.len()) / WORST_CASE_RECORD_BYTES
     }
 
     /// Nothing buffered and nothing in flight.
@@ -115,8 +138,13 @@ impl LogWriter {
         } else {
             self.written_bytes += result as u64;
             let next = start + result as usize;
-            if next < buf.len() && result > 0 {
-                return Some((buf, next));
+            if next < buf.len() {
+                if result > 0 {
+                    return Some((buf, next));
+                }
+                // A zero-length write makes no progress: count the rest as lost.
+                self.lost_bytes += (buf.len() - next) as u64;
+                self.last_error = Some("write log: no progress (0 bytes written)".into());
             }
         }
         self.inflight = false;
@@ -149,6 +177,24 @@ mod tests {
         assert!(w.write_done(buf, start, (len - 3) as i32).is_none());
         assert!(w.idle());
         assert_eq!(w.written_bytes, len as u64);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let err = LogWriter::open(&p, Owner::Container(1))
+            .err()
+            .expect("must fail");
+        assert!(err.to_string().contains("fifo"), "{err}");
     }
 
     #[test]

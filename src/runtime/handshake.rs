@@ -17,8 +17,9 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Largest handshake message (a job with a large environment still fits).
-pub const MAX_MESSAGE: usize = 256 * 1024;
+/// Largest handshake message. It must fit the default AF_UNIX send buffer
+/// (net.core.wmem_default, 208 KiB here) for a single SOCK_SEQPACKET datagram.
+pub const MAX_MESSAGE: usize = 128 * 1024;
 const MAX_FDS: usize = 4;
 
 /// What the init must set up.

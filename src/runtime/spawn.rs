@@ -13,7 +13,7 @@ use crate::sys::spawn::spawn_exec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     #[error("pipe2 for {0}: {1}")]
     Pipe(&'static str, io::Error),

@@ -52,12 +52,13 @@ impl Daemon {
         };
         let mut ended = false;
         while !s.done {
-            if !ct.log.has_room() {
+            let allowance = ct.log.read_allowance().min(scratch.len());
+            if allowance == 0 {
                 s.paused = true;
                 break;
             }
             s.paused = false;
-            match rustix::io::read(&s.fd, &mut scratch[..]) {
+            match rustix::io::read(&s.fd, &mut scratch[..allowance]) {
                 Ok(0) => ended = true,
                 Ok(n) => {
                     let chunk = &scratch[..n];
@@ -67,7 +68,7 @@ impl Daemon {
                         ct.attached
                             .retain(|r| fan_out(conns, dirty_conns, r, s.stream, chunk));
                     }
-                    if n < scratch.len() {
+                    if n < allowance {
                         break;
                     }
                 }

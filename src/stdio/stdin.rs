@@ -106,6 +106,12 @@ impl Daemon {
 
     pub fn resize(&mut self, key: usize, rows: u16, cols: u16) -> Result<(), ApiError> {
         let ct = &self.containers[key];
+        if rows == 0 || cols == 0 {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "rows and cols must be positive",
+            ));
+        }
         if !ct.tty {
             return Err(ApiError::new(
                 ErrorCode::InvalidState,

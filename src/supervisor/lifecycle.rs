@@ -110,6 +110,13 @@ impl Daemon {
                 return Err(bad("winsize: rows and cols must be positive"));
             }
         }
+        let size: usize = p.args.iter().chain(&p.env).map(|s| s.len() + 8).sum();
+        if size > crate::runtime::handshake::MAX_MESSAGE - 4096 {
+            return Err(bad(format!(
+                "args and env: {size} bytes is more than the {} a container's command may take",
+                crate::runtime::handshake::MAX_MESSAGE - 4096
+            )));
+        }
         if let Some(name) = &p.name {
             ids::validate_name(name).map_err(bad)?;
             if self.by_name.contains_key(name) {
@@ -119,12 +126,13 @@ impl Daemon {
                 ));
             }
         }
-        let ceiling = crate::daemon::startup::container_ceiling(self.nofile) as usize;
-        if self.containers.len() >= ceiling {
+        use crate::daemon::startup::{FDS_PER_CREATE, RESERVED_FDS};
+        let held = crate::fd_ledger::count() as u64;
+        if held + FDS_PER_CREATE > self.nofile.saturating_sub(RESERVED_FDS) {
             return Err(ApiError::new(
                 ErrorCode::LimitReached,
                 format!(
-                    "{} containers: the fd limit ({}) allows no more",
+                    "{} containers hold {held} fds: RLIMIT_NOFILE {} (with {RESERVED_FDS} kept for clients) leaves no room for another",
                     self.containers.len(),
                     self.nofile
                 ),
@@ -469,20 +477,20 @@ impl Daemon {
                 libc::CLD_EXITED => ExitReport {
                     exit_code: info.status,
                     signal: None,
-                    exec_error: None,
+                    error: None,
                     finished_at: String::new(),
                 },
                 _ => ExitReport {
                     exit_code: 128 + info.status,
                     signal: Some(info.status),
-                    exec_error: None,
+                    error: None,
                     finished_at: String::new(),
                 },
             },
             (res, _) => ExitReport {
                 exit_code: -1,
                 signal: None,
-                exec_error: Some(format!(
+                error: Some(format!(
                     "waitid P_PIDFD: {}",
                     io::Error::from_raw_os_error(-res)
                 )),
@@ -495,8 +503,8 @@ impl Daemon {
         ct.pidfd = None;
         self.by_pid.remove(&ct.pid);
         let mut report = report;
-        if ct.exec_failure.is_some() {
-            report.exec_error = ct.setup_error.clone();
+        if report.error.is_none() {
+            report.error = ct.setup_error.clone();
         }
         ct.exit = Some(report.clone());
         match ct.status {
@@ -515,13 +523,12 @@ impl Daemon {
                 // Nobody will ever see this container: it goes away on its own.
                 self.containers[key].removing = true;
             }
-            Status::Starting => {
+            // Exec'd and already exited before the handshake EOF was seen.
+            Status::Starting if ct.exec_failure.is_none() => {
                 ct.status = Status::Running;
-                if ct.exec_failure.is_none() {
-                    ct.started_at = Some(now_rfc3339());
-                    if let Some(r) = ct.pending_start.take() {
-                        self.reply_ok(r, serde_json::json!({}));
-                    }
+                ct.started_at = Some(now_rfc3339());
+                if let Some(r) = ct.pending_start.take() {
+                    self.reply_ok(r, serde_json::json!({}));
                 }
             }
             _ => {}
@@ -587,7 +594,7 @@ impl Daemon {
         let mut report = ct.exit.clone().unwrap_or(ExitReport {
             exit_code: -1,
             signal: None,
-            exec_error: None,
+            error: None,
             finished_at: String::new(),
         });
         report.finished_at = now_rfc3339();

@@ -34,9 +34,22 @@ pub enum Resource {
     SigInfo(Box<libc::siginfo_t>),
 }
 
+/// Which operation a slot is for, so that completion accessors can refuse to
+/// misinterpret another op's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Poll,
+    Accept,
+    Read,
+    Write,
+    Timeout,
+    WaitId,
+}
+
 struct Slot {
     generation: u32,
     token: u64,
+    kind: OpKind,
     resource: Resource,
 }
 
@@ -44,6 +57,7 @@ struct Slot {
 pub struct Completion {
     pub token: u64,
     pub op: OpId,
+    pub kind: OpKind,
     pub result: i32,
     /// More completions will follow for this (multishot) operation.
     pub more: bool,
@@ -54,11 +68,16 @@ pub struct Completion {
 impl Completion {
     /// The read buffer of a finished Read, with its length set to the bytes read.
     pub fn take_read_buf(&mut self) -> Option<Vec<u8>> {
+        if self.kind != OpKind::Read {
+            return None;
+        }
         match std::mem::replace(&mut self.resource, Resource::None) {
             Resource::Buf { mut buf, .. } => {
-                if self.result > 0 {
-                    // SAFETY: the kernel wrote `result` bytes into the spare capacity,
-                    // which was `capacity - len` long when the read was submitted.
+                let spare = buf.capacity() - buf.len();
+                if self.result > 0 && self.result as usize <= spare {
+                    // SAFETY: this is a Read completion (checked above) whose buffer is the
+                    // one submitted; the kernel wrote `result` bytes into its spare
+                    // capacity, and `result` does not exceed that capacity (checked).
                     unsafe { buf.set_len(buf.len() + self.result as usize) };
                 }
                 Some(buf)
@@ -69,6 +88,9 @@ impl Completion {
 
     /// The siginfo of a finished WaitId.
     pub fn siginfo(&self) -> Option<ExitInfo> {
+        if self.kind != OpKind::WaitId || self.result < 0 {
+            return None;
+        }
         match &self.resource {
             Resource::SigInfo(info) => {
                 // SAFETY: the kernel filled the siginfo for a successful waitid; si_status
@@ -153,12 +175,13 @@ impl Ring {
         self.slots.len()
     }
 
-    fn slot(&mut self, token: u64, resource: Resource) -> (u64, &Slot) {
+    fn slot(&mut self, token: u64, kind: OpKind, resource: Resource) -> (u64, &Slot) {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let key = self.slots.insert(Slot {
             generation,
             token,
+            kind,
             resource,
         });
         let user_data = ((generation as u64) << 32) | key as u64;
@@ -179,7 +202,7 @@ impl Ring {
 
     /// Multishot (or one-shot) poll for `events` (POLLIN, POLLOUT, ...).
     pub fn poll(&mut self, fd: BorrowedFd<'_>, events: u32, multi: bool, token: u64) -> OpId {
-        let (ud, _) = self.slot(token, Resource::None);
+        let (ud, _) = self.slot(token, OpKind::Poll, Resource::None);
         let entry = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), events)
             .multi(multi)
             .build()
@@ -191,7 +214,7 @@ impl Ring {
     /// Multishot accept4 with SOCK_CLOEXEC|SOCK_NONBLOCK: every result is a new fd the
     /// caller must take ownership of at once.
     pub fn accept_multi(&mut self, fd: BorrowedFd<'_>, token: u64) -> OpId {
-        let (ud, _) = self.slot(token, Resource::None);
+        let (ud, _) = self.slot(token, OpKind::Accept, Resource::None);
         let entry = opcode::AcceptMulti::new(types::Fd(fd.as_raw_fd()))
             .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
             .build()
@@ -202,7 +225,7 @@ impl Ring {
 
     /// Reads into the spare capacity of `buf` at `offset` (u64::MAX: the file position).
     pub fn read(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>, offset: u64, token: u64) -> OpId {
-        let (ud, slot) = self.slot(token, Resource::Buf { buf, start: 0 });
+        let (ud, slot) = self.slot(token, OpKind::Read, Resource::Buf { buf, start: 0 });
         let Resource::Buf { buf, .. } = &slot.resource else {
             unreachable!("slot was just created with a buffer")
         };
@@ -227,7 +250,7 @@ impl Ring {
         offset: u64,
         token: u64,
     ) -> OpId {
-        let (ud, slot) = self.slot(token, Resource::Buf { buf, start });
+        let (ud, slot) = self.slot(token, OpKind::Write, Resource::Buf { buf, start });
         let Resource::Buf { buf, start } = &slot.resource else {
             unreachable!("slot was just created with a buffer")
         };
@@ -247,7 +270,7 @@ impl Ring {
                 .sec(after.as_secs())
                 .nsec(after.subsec_nanos()),
         );
-        let (ud, slot) = self.slot(token, Resource::Timespec(ts));
+        let (ud, slot) = self.slot(token, OpKind::Timeout, Resource::Timespec(ts));
         let Resource::Timespec(ts) = &slot.resource else {
             unreachable!("slot was just created with a timespec")
         };
@@ -263,7 +286,7 @@ impl Ring {
     pub fn waitid_pidfd(&mut self, pidfd: BorrowedFd<'_>, token: u64) -> OpId {
         // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
         let info: Box<libc::siginfo_t> = Box::new(unsafe { std::mem::zeroed() });
-        let (ud, slot) = self.slot(token, Resource::SigInfo(info));
+        let (ud, slot) = self.slot(token, OpKind::WaitId, Resource::SigInfo(info));
         let Resource::SigInfo(info) = &slot.resource else {
             unreachable!("slot was just created with a siginfo")
         };
@@ -336,6 +359,7 @@ impl Ring {
             }
             let more = cqueue::more(flags);
             let token = slot.token;
+            let kind = slot.kind;
             let resource = if more {
                 Resource::None
             } else {
@@ -344,6 +368,7 @@ impl Ring {
             out.push(Completion {
                 token,
                 op: OpId(ud),
+                kind,
                 result,
                 more,
                 resource,
@@ -353,15 +378,17 @@ impl Ring {
 }
 
 impl Completion {
-    /// The fd an accept completion installed, owned at once.
-    pub fn take_fd(&self) -> Option<std::os::fd::OwnedFd> {
+    /// The fd an accept completion installed, owned at once. Returns it only once.
+    pub fn take_fd(&mut self) -> Option<std::os::fd::OwnedFd> {
         use std::os::fd::FromRawFd;
-        if self.result < 0 {
+        if self.kind != OpKind::Accept || self.result < 0 {
             return None;
         }
-        // SAFETY: a successful accept completion's result is a new fd the kernel installed
-        // in our table for this request; nothing else owns it, and this is called once per
-        // completion (the completion is consumed by the dispatcher).
-        Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(self.result) })
+        let fd = self.result;
+        self.result = -libc::EBADF;
+        // SAFETY: this is a successful accept completion (checked above), so `fd` is a new
+        // fd the kernel installed in our table for this request; nothing else owns it, and
+        // `result` was overwritten so a second call cannot hand it out again.
+        Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
     }
 }
