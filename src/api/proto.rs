@@ -37,6 +37,23 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Every code, for docs and the test that keeps docs/api.md in sync.
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::BadRequest,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::UnknownMethod,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::InvalidState,
+        ErrorCode::ExecFailed,
+        ErrorCode::SpawnFailed,
+        ErrorCode::LimitReached,
+        ErrorCode::PermissionDenied,
+        ErrorCode::Internal,
+    ];
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiError {
     pub code: ErrorCode,

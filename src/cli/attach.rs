@@ -9,6 +9,9 @@ use base64::Engine;
 use crate::api::client::{into_result, Client, ClientError};
 use crate::api::proto::{ErrorCode, ExitReport};
 
+/// Request ids of forwarded stdin; they never collide with the main thread's.
+const STDIN_IDS: u64 = 1 << 40;
+
 /// Puts the local terminal in raw mode for as long as it lives.
 pub struct RawMode {
     saved: Option<rustix::termios::Termios>,
@@ -44,7 +47,7 @@ pub fn forward_stdin(c: &Client, id: String) -> Result<()> {
     let mut w = c.writer()?;
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
-        let mut seq = 1u64 << 40; // ids that never collide with the main thread's
+        let mut seq = STDIN_IDS;
         loop {
             let n = std::io::stdin().read(&mut buf).unwrap_or(0);
             let data = base64::engine::general_purpose::STANDARD.encode(&buf[..n]);
@@ -94,6 +97,12 @@ pub fn stream_until_exit(c: &mut Client, attach: u64, start: Option<u64>) -> Res
         if m.event.as_deref() == Some("dropped") {
             let n = m.rest.get("bytes").and_then(|b| b.as_u64()).unwrap_or(0);
             let _ = writeln!(stderr, "ringmon: {n} bytes of output were not shown (too slow to read); they are in the log");
+            continue;
+        }
+        if m.id.is_some_and(|id| id >= STDIN_IDS) && m.event.is_none() {
+            if let Err(e) = into_result(m) {
+                let _ = writeln!(stderr, "ringmon: input not delivered: {e}");
+            }
             continue;
         }
         if m.id == start && m.event.is_none() {

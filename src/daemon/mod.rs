@@ -71,7 +71,7 @@ pub enum DaemonError {
     Startup(#[from] StartupError),
     #[error("io_uring_enter: {0}")]
     Enter(io::Error),
-    #[error("stopping: still not reaped {0:?} after SIGKILL: {1}")]
+    #[error("stopping: containers still present {0:?} after SIGKILL: {1}")]
     Survivors(Duration, String),
 }
 
@@ -130,6 +130,14 @@ impl Daemon {
         }
         let listener = startup::bind_socket(&cfg.socket)?;
         let ceiling = startup::container_ceiling(nofile);
+        if ceiling == 0 {
+            let w = format!(
+                "RLIMIT_NOFILE {nofile} is below the {} fds kept for API clients: no container can be created",
+                startup::RESERVED_FDS
+            );
+            eprintln!("ringmon daemon: warning: {w}");
+            warnings.push(w);
+        }
         eprintln!(
             "ringmon daemon: pid {} serving {} (RLIMIT_NOFILE {nofile}: room for about {ceiling} tty containers)",
             std::process::id(),
@@ -323,7 +331,10 @@ impl Daemon {
                 let survivors: Vec<String> = self
                     .containers
                     .iter()
-                    .map(|(_, c)| format!("{} (pid {}, {})", c.name, c.pid, c.status.as_str()))
+                    .map(|(_, c)| match c.pidfd {
+                        Some(_) => format!("{} (pid {} not reaped)", c.name, c.pid),
+                        None => format!("{} (output still draining)", c.name),
+                    })
                     .collect();
                 self.gave_up = Some(survivors.join(", "));
             }

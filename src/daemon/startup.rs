@@ -9,14 +9,14 @@ use rustix::process::Resource;
 
 use crate::fd_ledger::{Fd, Owner};
 
-/// fds kept free for the daemon itself and its API clients (ring, listener, signalfd,
-/// memfd, up to MAX_CONNECTIONS connections and their log readers).
-pub const RESERVED_FDS: u64 = crate::api::dispatch::MAX_CONNECTIONS as u64 + 64;
+/// fds kept free for API clients: up to MAX_CONNECTIONS connections, each with one `logs`
+/// reader. Client fds are not counted against containers; this reserve covers them.
+pub const RESERVED_FDS: u64 = 2 * crate::api::dispatch::MAX_CONNECTIONS as u64;
 /// fds a running tty container holds: pty master, pidfd, log file.
 pub const FDS_PER_TTY_CONTAINER: u64 = 3;
-/// fds a container may need while it is being created (pipe mode with stdin: three pipe
-/// ends, pidfd, log file, handshake socket).
-pub const FDS_PER_CREATE: u64 = 6;
+/// Peak fds while a container is being created (pipe mode with stdin: both ends of three
+/// pipes and of the handshake socketpair, the pidfd, the log file).
+pub const FDS_PER_CREATE: u64 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

@@ -44,17 +44,23 @@ impl Daemon {
             ));
         }
         let ct = &self.containers[key];
+        let shown = ct.log_path.display();
+        // The path may have been replaced since create (the container can reach it): never
+        // block in open(2) on a FIFO, and read nothing but a regular file.
         let fd = rustix::fs::open(
             &ct.log_path,
-            OFlags::RDONLY | OFlags::CLOEXEC,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
             Mode::empty(),
         )
-        .map_err(|e| {
-            ApiError::new(
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("openat {shown}: {e}")))?;
+        let st = rustix::fs::fstat(&fd)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("fstat {shown}: {e}")))?;
+        if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
+            return Err(ApiError::new(
                 ErrorCode::Internal,
-                format!("openat {}: {e}", ct.log_path.display()),
-            )
-        })?;
+                format!("{shown} is no longer a regular file"),
+            ));
+        }
         let serial = self.conns[r.conn].serial;
         self.conns[r.conn].log_reader = Some(LogReader {
             reply: r,

@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("fifo");
+        let p = dir.path().join("log");
         rustix::fs::mknodat(
             rustix::fs::CWD,
             &p,
@@ -191,10 +191,21 @@ mod tests {
             0,
         )
         .expect("mkfifo");
+        // No reader: O_NONBLOCK makes open(2) fail with ENXIO instead of blocking.
         let err = LogWriter::open(&p, Owner::Container(1))
             .err()
             .expect("must fail");
-        assert!(err.to_string().contains("fifo"), "{err}");
+        assert!(
+            err.to_string().contains("No such device or address"),
+            "{err}"
+        );
+        // With a reader the open succeeds, and the type check refuses it.
+        let _reader =
+            rustix::fs::open(&p, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).expect("reader");
+        let err = LogWriter::open(&p, Owner::Container(1))
+            .err()
+            .expect("must fail");
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
     }
 
     #[test]

@@ -110,13 +110,7 @@ impl Daemon {
                 return Err(bad("winsize: rows and cols must be positive"));
             }
         }
-        let size: usize = p.args.iter().chain(&p.env).map(|s| s.len() + 8).sum();
-        if size > crate::runtime::handshake::MAX_MESSAGE - 4096 {
-            return Err(bad(format!(
-                "args and env: {size} bytes is more than the {} a container's command may take",
-                crate::runtime::handshake::MAX_MESSAGE - 4096
-            )));
-        }
+        // The encoded job's size is checked once it is built (create).
         if let Some(name) = &p.name {
             ids::validate_name(name).map_err(bad)?;
             if self.by_name.contains_key(name) {
@@ -127,12 +121,14 @@ impl Daemon {
             }
         }
         use crate::daemon::startup::{FDS_PER_CREATE, RESERVED_FDS};
-        let held = crate::fd_ledger::count() as u64;
-        if held + FDS_PER_CREATE > self.nofile.saturating_sub(RESERVED_FDS) {
+        let by_owner = crate::fd_ledger::by_owner_kind();
+        let ctr_fds = by_owner.get("containers").copied().unwrap_or(0) as u64;
+        let own_fds = by_owner.get("daemon").copied().unwrap_or(0) as u64;
+        if ctr_fds + own_fds + FDS_PER_CREATE > self.nofile.saturating_sub(RESERVED_FDS) {
             return Err(ApiError::new(
                 ErrorCode::LimitReached,
                 format!(
-                    "{} containers hold {held} fds: RLIMIT_NOFILE {} (with {RESERVED_FDS} kept for clients) leaves no room for another",
+                    "{} containers hold {ctr_fds} fds: RLIMIT_NOFILE {} (with {RESERVED_FDS} kept for clients) leaves no room for another",
                     self.containers.len(),
                     self.nofile
                 ),
@@ -172,6 +168,19 @@ impl Daemon {
             stdin: p.stdin && !p.tty,
             winsize: p.winsize,
         };
+        let size = serde_json::to_vec(&ToInit::Job(job.clone()))
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > crate::runtime::handshake::MAX_MESSAGE {
+            return Err(fail(
+                &dir,
+                ErrorCode::BadRequest,
+                format!(
+                    "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
+                    crate::runtime::handshake::MAX_MESSAGE
+                ),
+            ));
+        }
         let spawned = spawn_init(&self.exe, &job, owner)
             .map_err(|e| fail(&dir, ErrorCode::SpawnFailed, e.to_string()))?;
         let mut streams = Vec::new();
@@ -503,7 +512,9 @@ impl Daemon {
         ct.pidfd = None;
         self.by_pid.remove(&ct.pid);
         let mut report = report;
-        if report.error.is_none() {
+        // The setup error explains the exit only if the command never ran.
+        let never_ran = ct.exec_failure.is_some() || ct.status == Status::Creating;
+        if report.error.is_none() && never_ran {
             report.error = ct.setup_error.clone();
         }
         ct.exit = Some(report.clone());

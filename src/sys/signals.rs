@@ -49,7 +49,7 @@ pub fn reset_all_for_exec() -> io::Result<()> {
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
     }
-    for signo in 1..libc::SIGRTMAX() {
+    for signo in 1..=libc::SIGRTMAX() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
