@@ -10,7 +10,7 @@ use super::proto::*;
 use crate::daemon::token::{conn as sub, Kind, Token};
 use crate::daemon::{Daemon, POLLIN, POLLOUT};
 use crate::fd_ledger::{Fd, Owner};
-use crate::supervisor::container::{ReplyTo, Status};
+use crate::supervisor::container::ReplyTo;
 use crate::sys::uring::Completion;
 
 /// At most this many API connections at once; more are refused with an error.
@@ -181,13 +181,7 @@ impl Daemon {
             "wait" => {
                 let p: IdParams = params(p)?;
                 let k = self.lookup(&p.id)?;
-                let ct = &mut self.containers[k];
-                if ct.status == Status::Stopped {
-                    let v = serde_json::to_value(&ct.exit).unwrap_or_default();
-                    self.reply_ok(r, v);
-                } else {
-                    ct.waiters.push(r);
-                }
+                self.answer_at_stop(k, r, false);
             }
             "kill" => {
                 let p: KillParams = params(p)?;
@@ -227,13 +221,7 @@ impl Daemon {
             "attach" => {
                 let p: AttachParams = params(p)?;
                 let k = self.lookup(&p.id)?;
-                let ct = &mut self.containers[k];
-                if ct.status == Status::Stopped {
-                    let v = serde_json::to_value(&ct.exit).unwrap_or_default();
-                    self.reply_ok(r, v);
-                } else {
-                    ct.attached.push(r);
-                }
+                self.answer_at_stop(k, r, true);
             }
             "stdin" => {
                 let p: StdinParams = params(p)?;

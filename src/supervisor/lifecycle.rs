@@ -593,6 +593,20 @@ impl Daemon {
         }
     }
 
+    /// Answers `r` with the exit report now if the container has stopped, else once it has;
+    /// an `attach` request also receives the output meanwhile.
+    pub fn answer_at_stop(&mut self, key: usize, r: ReplyTo, attach: bool) {
+        let ct = &mut self.containers[key];
+        if ct.status == Status::Stopped {
+            let v = serde_json::to_value(&ct.exit).unwrap_or_default();
+            self.reply_ok(r, v);
+        } else if attach {
+            ct.attached.push(r);
+        } else {
+            ct.waiters.push(r);
+        }
+    }
+
     /// Exited, drained, logged: the exit becomes final and waiters are answered.
     pub fn try_stop(&mut self, key: usize) {
         let Some(ct) = self.containers.get_mut(key) else {
