@@ -238,6 +238,9 @@ pub struct DaemonStats {
     pub connections: usize,
     pub ring_ops_in_flight: usize,
     pub orphans_reaped: u64,
+    /// Start-up warnings (e.g. oom_score_adj not permitted).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Events on a stream.

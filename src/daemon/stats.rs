@@ -70,6 +70,7 @@ impl Daemon {
             connections: self.conns.len(),
             ring_ops_in_flight: self.ring.in_flight(),
             orphans_reaped: self.orphans_reaped,
+            warnings: self.warnings.clone(),
         }
     }
 }

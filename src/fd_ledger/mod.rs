@@ -103,18 +103,6 @@ pub fn count_owned_by(owner: Owner) -> usize {
     LEDGER.with(|l| l.borrow().values().filter(|e| e.owner == owner).count())
 }
 
-/// (fd, owner, purpose) for every entry, sorted by fd.
-pub fn snapshot() -> Vec<(RawFd, Owner, &'static str)> {
-    let mut v: Vec<_> = LEDGER.with(|l| {
-        l.borrow()
-            .iter()
-            .map(|(fd, e)| (*fd, e.owner, e.purpose))
-            .collect()
-    });
-    v.sort_by_key(|e| e.0);
-    v
-}
-
 /// Counts by owner kind ("daemon", "containers", "clients"), for stats.
 pub fn by_owner_kind() -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();

@@ -131,13 +131,6 @@ impl Drop for TestDaemon {
     }
 }
 
-/// The connection's stats (the client itself counts one connection fd in the daemon).
-pub fn count_fds(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("proc fd")
-        .count()
-}
-
 pub fn host_ptys() -> u64 {
     std::fs::read_to_string("/proc/sys/kernel/pty/nr")
         .expect("pty nr")
