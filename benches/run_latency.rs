@@ -13,9 +13,22 @@ use ringmon::api::client::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringmon");
 
-fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
+/// Runs `one` `n` times, one after the other, and prints the median and p90.
+fn report(name: &str, n: usize, mut one: impl FnMut()) {
+    let mut v: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            one();
+            t.elapsed()
+        })
+        .collect();
     v.sort();
-    (v[v.len() / 2], v[v.len() * 9 / 10])
+    let (p50, p90) = (v[n / 2], v[n * 9 / 10]);
+    println!(
+        "{name:<32}: median {:>8.3} ms  p90 {:>8.3} ms  (n={n})",
+        ms(p50),
+        ms(p90)
+    );
 }
 
 fn main() {
@@ -42,9 +55,7 @@ fn main() {
     let mut c = Client::connect(&socket).expect("connect");
 
     for tty in [false, true] {
-        let mut samples = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = Instant::now();
+        report(&format!("api  run `true` tty={tty:<5}"), n, || {
             let id = c
                 .call("create", serde_json::json!({"args": ["true"], "tty": tty}))
                 .expect("create")["id"]
@@ -61,44 +72,19 @@ fn main() {
             c.wait_reply(a).expect("exit");
             c.call("delete", serde_json::json!({"id": id}))
                 .expect("delete");
-            samples.push(t.elapsed());
-        }
-        let (p50, p90) = median(samples);
-        println!(
-            "api  run `true` tty={tty:<5}: median {:>8.3} ms  p90 {:>8.3} ms  (n={n})",
-            ms(p50),
-            ms(p90)
-        );
+        });
     }
-    let mut samples = Vec::new();
-    for _ in 0..n.min(200) {
-        let t = Instant::now();
+    report("cli  `ringmon run --rm -- true`", n.min(200), || {
         let st = Command::new(BIN)
             .env("RINGMON_SOCKET", &socket)
             .args(["run", "--rm", "--", "true"])
             .status()
             .expect("cli");
         assert!(st.success());
-        samples.push(t.elapsed());
-    }
-    let (p50, p90) = median(samples);
-    println!(
-        "cli  `ringmon run --rm -- true`: median {:>8.3} ms  p90 {:>8.3} ms",
-        ms(p50),
-        ms(p90)
-    );
-    let mut samples = Vec::new();
-    for _ in 0..n {
-        let t = Instant::now();
+    });
+    report("floor fork+exec `true`", n, || {
         Command::new("true").status().expect("true");
-        samples.push(t.elapsed());
-    }
-    let (p50, p90) = median(samples);
-    println!(
-        "floor fork+exec `true`          : median {:>8.3} ms  p90 {:>8.3} ms",
-        ms(p50),
-        ms(p90)
-    );
+    });
     let _ = rustix::process::kill_process(
         rustix::process::Pid::from_raw(daemon.id() as i32).expect("pid"),
         rustix::process::Signal::TERM,

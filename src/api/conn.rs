@@ -24,7 +24,7 @@ const READ_BUDGET: usize = 256 * 1024;
 pub struct Conn {
     pub serial: u64,
     pub fd: Fd,
-    pub uid: u32,
+
     pub poll_in: Option<OpId>,
     pub poll_out: Option<OpId>,
     rbuf: Vec<u8>,
@@ -53,11 +53,11 @@ pub enum ReadOutcome {
 }
 
 impl Conn {
-    pub fn new(serial: u64, fd: Fd, uid: u32) -> Self {
+    pub fn new(serial: u64, fd: Fd) -> Self {
         Self {
             serial,
             fd,
-            uid,
+
             poll_in: None,
             poll_out: None,
             rbuf: Vec::new(),
@@ -210,7 +210,7 @@ mod tests {
     fn pair() -> (Conn, std::os::unix::net::UnixStream) {
         let (a, b) = std::os::unix::net::UnixStream::pair().expect("pair");
         a.set_nonblocking(true).expect("nonblocking");
-        let conn = Conn::new(1, Fd::new(a.into(), Owner::Client(1), "test conn"), 0);
+        let conn = Conn::new(1, Fd::new(a.into(), Owner::Client(1), "test conn"));
         (conn, b)
     }
 

@@ -37,7 +37,7 @@ impl Daemon {
         let cred = rustix::net::sockopt::socket_peercred(&fd);
         let me = rustix::process::geteuid().as_raw();
         let uid = cred.as_ref().map(|c| c.uid.as_raw()).unwrap_or(u32::MAX);
-        let mut conn = Conn::new(serial, fd, uid);
+        let mut conn = Conn::new(serial, fd);
         let refuse = if uid != 0 && uid != me {
             Some(ApiError::new(
                 ErrorCode::PermissionDenied,

@@ -212,6 +212,9 @@ pub struct ContainerInfo {
     pub log_path: String,
     pub log_bytes: u64,
     pub log_lost_bytes: u64,
+    /// The last error writing the log (e.g. ENOSPC), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
     pub fds: usize,
 }
 
@@ -241,21 +244,6 @@ pub struct DaemonStats {
     /// Start-up warnings (e.g. oom_score_adj not permitted).
     #[serde(default)]
     pub warnings: Vec<String>,
-}
-
-/// Events on a stream.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// Output from the container (attach), base64.
-    Output {
-        stream: crate::logs::cri::Stream,
-        data: String,
-    },
-    /// Raw bytes of the CRI log file (logs), base64.
-    Log { data: String },
-    /// Output the connection could not keep up with (it is in the log).
-    Dropped { bytes: u64 },
 }
 
 /// A line from the daemon, as the client parses it.

@@ -29,14 +29,12 @@ pub fn run(a: RunArgs, socket: &Path) -> Result<i32> {
         println!("{id}");
         return Ok(0);
     }
-    let attach = c.send("attach", serde_json::json!({"id": id}))?;
-    let start = c.send("start", serde_json::json!({"id": id}))?;
     let _raw = (a.create.tty && a.create.interactive && std::io::stdin().is_terminal())
         .then(super::attach::RawMode::enable);
     if a.create.interactive {
         super::attach::forward_stdin(&c, id.clone())?;
     }
-    let result = super::attach::stream_until_exit(&mut c, attach, Some(start));
+    let result = super::attach::start_attached(&mut c, &id);
     if result.is_err() {
         // Never leave a created-but-unstarted container behind.
         let _ = c.call("delete", serde_json::json!({"id": id, "force": true}));

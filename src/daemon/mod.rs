@@ -24,7 +24,7 @@ use startup::StartupError;
 use token::{Kind, Token};
 
 use crate::api::conn::Conn;
-use crate::fd_ledger::{self, Borrowed, Fd, Owner};
+use crate::fd_ledger::{Borrowed, Fd, Owner};
 use crate::logs::cri::Clock;
 use crate::supervisor::container::{Container, Status};
 use crate::sys::uring::{Completion, OpId, Ring};
@@ -352,12 +352,6 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&self.cfg.socket);
         eprintln!("ringmon daemon: stopped");
-    }
-
-    /// Counts for `stats`.
-    pub fn ledger_counts(&self) -> (usize, usize) {
-        let proc = fd_ledger::proc_fds().map(|v| v.len()).unwrap_or(0);
-        (fd_ledger::count(), proc)
     }
 }
 

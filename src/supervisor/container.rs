@@ -145,6 +145,7 @@ impl Container {
             log_path: self.log_path.display().to_string(),
             log_bytes: self.log.content_bytes,
             log_lost_bytes: self.log.lost_bytes,
+            log_error: self.log.last_error.clone(),
             fds: fd_ledger::count_owned_by(self.owner()),
         }
     }

@@ -56,7 +56,6 @@ struct Slot {
 /// One completion, with the token it was submitted under.
 pub struct Completion {
     pub token: u64,
-    pub op: OpId,
     pub kind: OpKind,
     pub result: i32,
     /// More completions will follow for this (multishot) operation.
@@ -367,7 +366,6 @@ impl Ring {
             };
             out.push(Completion {
                 token,
-                op: OpId(ud),
                 kind,
                 result,
                 more,
