@@ -28,6 +28,9 @@
         version = cargoToml.package.version;
         inherit src;
         cargoLock.lockFile = ./Cargo.lock;
+        # The libseccomp crate links libseccomp (found through pkg-config).
+        nativeBuildInputs = [ pkgs.pkg-config ];
+        buildInputs = [ pkgs.libseccomp ];
 
         # The test suite starts real daemons and containers: it needs root, ptys and
         # io_uring, none of which the build sandbox provides. Run it with .ci/run.
@@ -55,6 +58,8 @@
           # before coreutils on PATH inside this shell.
           pkgs.busybox
           pkgs.gcc
+          pkgs.pkg-config
+          pkgs.libseccomp
         ];
         # For rust-analyzer and other tools that read the standard library's source.
         RUST_SRC_PATH = "${pkgs.rustPlatform.rustLibSrc}";

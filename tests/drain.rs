@@ -55,8 +55,21 @@ fn a_grandchild_holding_the_pipe_delays_exit_only_until_the_drain_deadline() {
     )
     .expect("mkfifo");
     let script = format!("(read x < {}; echo late) & echo early $!", fifo.display());
+    // No pid namespace here: in one, the grandchild would die with PID 1. The test's
+    // directory is shared with the container for the FIFO.
+    let bundle = common::rootfs::busybox_bundle(d.root());
+    let mut spec = common::rootfs::read_config(&bundle);
+    spec["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}]);
+    spec["hostname"] = serde_json::Value::Null;
+    common::rootfs::write_config(&bundle, &spec);
+    let root = d.root().display().to_string();
     let mut c = d.client();
-    let (code, out, id) = run_api(&mut c, serde_json::json!({"args": ["sh", "-c", script]}));
+    let (code, out, id) = run_api(
+        &mut c,
+        serde_json::json!({"bundle": bundle.display().to_string(),
+                           "volumes": [format!("{root}:{root}")],
+                           "args": ["sh", "-c", script]}),
+    );
     assert_eq!(
         code, 0,
         "the exit was reported although a grandchild holds stdout"

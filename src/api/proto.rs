@@ -89,8 +89,25 @@ pub struct ExecFailure {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateParams {
-    /// Command and arguments; args[0] is resolved through PATH in the container.
+    /// Command and arguments; args[0] is resolved through PATH in the container. May be
+    /// empty with a bundle whose config.json names the command.
+    #[serde(default)]
     pub args: Vec<String>,
+    /// An OCI bundle directory (config.json + rootfs), absolute.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// A root filesystem directory, absolute: ringmon generates runc's default spec for it.
+    /// Without bundle or rootfs: the host's root, read-only (the embedded default).
+    #[serde(default)]
+    pub rootfs: Option<String>,
+    /// `UID[:GID]`, numeric.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Bind mounts, `SRC:DST[:ro|rw]`.
+    #[serde(default)]
+    pub volumes: Vec<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -194,6 +211,9 @@ pub struct CreateResult {
     pub id: String,
     pub name: String,
     pub pid: i32,
+    /// Whether the container has a terminal (a bundle's process.terminal decides when the
+    /// caller did not ask for one).
+    pub tty: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod logs;
 mod ps;
 mod rm;
 mod run;
+mod spec;
 mod start;
 mod stats;
 mod wait;
@@ -70,6 +71,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show daemon statistics (fds, memory, ptys, containers)
     Stats(stats::StatsArgs),
+    /// Write a default config.json for an OCI bundle (like `runc spec`)
+    Spec(spec::SpecArgs),
     /// Container init (internal: run by the daemon from its sealed binary)
     #[command(hide = true)]
     Init {
@@ -99,9 +102,25 @@ pub struct CreateArgs {
     /// Log file [default: <root>/containers/<id>/container.log]
     #[arg(long)]
     pub log_path: Option<String>,
+    /// OCI bundle directory (config.json + rootfs); CMD, if given, replaces process.args
+    #[arg(long, conflicts_with = "rootfs")]
+    pub bundle: Option<PathBuf>,
+    /// Root filesystem directory, with ringmon's default spec (see `ringmon spec`).
+    /// Without --bundle or --rootfs: the host's root, read-only
+    #[arg(long)]
+    pub rootfs: Option<PathBuf>,
+    /// User inside the container, UID[:GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container hostname
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount SRC:DST[:ro|rw], repeatable
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volumes: Vec<String>,
     /// Command and arguments
     #[arg(
-        required = true,
+        required_unless_present = "bundle",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "CMD"
@@ -110,10 +129,34 @@ pub struct CreateArgs {
 }
 
 impl CreateArgs {
-    pub fn params(&self, auto_remove: bool) -> serde_json::Value {
+    pub fn params(&self, auto_remove: bool) -> anyhow::Result<serde_json::Value> {
         let winsize = if self.tty { local_winsize() } else { None };
-        serde_json::json!({
+        let abs = |p: &Option<PathBuf>| -> anyhow::Result<Option<String>> {
+            p.as_ref()
+                .map(|p| {
+                    std::path::absolute(p)
+                        .map(|p| p.display().to_string())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+                })
+                .transpose()
+        };
+        let volumes = self
+            .volumes
+            .iter()
+            .map(|v| match v.split_once(':') {
+                Some((src, rest)) if !src.starts_with('/') => std::path::absolute(src)
+                    .map(|s| format!("{}:{rest}", s.display()))
+                    .map_err(|e| anyhow::anyhow!("volume {v}: {e}")),
+                _ => Ok(v.clone()),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(serde_json::json!({
             "args": self.command,
+            "bundle": abs(&self.bundle)?,
+            "rootfs": abs(&self.rootfs)?,
+            "user": self.user,
+            "hostname": self.hostname,
+            "volumes": volumes,
             "name": self.name,
             "env": self.env,
             "cwd": self.workdir,
@@ -122,7 +165,7 @@ impl CreateArgs {
             "winsize": winsize,
             "log_path": self.log_path,
             "auto_remove": auto_remove,
-        })
+        }))
     }
 }
 
@@ -146,6 +189,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Logs(a) => logs::run(a, &socket),
         Command::Inspect(a) => inspect::run(a, &socket),
         Command::Stats(a) => stats::run(a, &socket),
+        Command::Spec(a) => spec::run(a),
         Command::Init { sync_fd } => Ok(crate::init::main(sync_fd)),
     };
     match result {

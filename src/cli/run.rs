@@ -22,14 +22,15 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs, socket: &Path) -> Result<i32> {
     let mut c = super::connect::connect_or_start(socket)?;
-    let res = c.call("create", a.create.params(a.rm))?;
+    let res = c.call("create", a.create.params(a.rm)?)?;
     let id = res["id"].as_str().unwrap_or_default().to_string();
+    let tty = res["tty"].as_bool().unwrap_or(a.create.tty);
     if a.detach {
         c.call("start", serde_json::json!({"id": id}))?;
         println!("{id}");
         return Ok(0);
     }
-    let _raw = (a.create.tty && a.create.interactive && std::io::stdin().is_terminal())
+    let _raw = (tty && a.create.interactive && std::io::stdin().is_terminal())
         .then(super::attach::RawMode::enable);
     if a.create.interactive {
         super::attach::forward_stdin(&c, id.clone())?;

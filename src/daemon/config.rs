@@ -25,4 +25,10 @@ impl Config {
     pub fn containers_dir(&self) -> PathBuf {
         self.root.join("containers")
     }
+
+    /// An empty directory each host-root container binds the host's "/" onto, inside its
+    /// own mount namespace (so one directory serves every container).
+    pub fn host_root_staging(&self) -> PathBuf {
+        self.root.join("host-root")
+    }
 }

@@ -125,6 +125,7 @@ impl Daemon {
         let exe = crate::runtime::sealed_exe::make().map_err(StartupError::Sealed)?;
         startup::make_dir(&cfg.root)?;
         startup::make_dir(&cfg.containers_dir())?;
+        startup::make_dir(&cfg.host_root_staging())?;
         if let Some(parent) = cfg.socket.parent() {
             startup::make_dir(parent)?;
         }

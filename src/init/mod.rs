@@ -1,14 +1,22 @@
 //! The container init: what runs in the child after it re-execs the sealed binary.
 //!
-//! Steps, in order, each with its own error: verify the seals on our own binary, adopt the
-//! handshake socket, receive the job, set up stdio (tty: a new session whose controlling
-//! terminal is the pty slave, the master sent to the daemon *before* anything can fail on
-//! the command), wait for start, resolve the executable, reset signals, mark every fd above
-//! 2 close-on-exec, exec. A failed exec is reported to the daemon *and* written to the
-//! terminal or stderr, then the init exits 127 (not found) or 126 (not executable).
-//! The init never talks to the API and never touches anything of the daemon's but the
-//! handshake socket.
+//! It starts in the namespaces the clone made (and, for a joined pid namespace, the one the
+//! daemon entered around the clone) and builds the container before it execs the user's
+//! command. Steps, in order, each with its own error: verify the seals on our own binary,
+//! adopt the handshake socket, receive the job, join namespaces by path, build the root
+//! filesystem and pivot into it (`rootfs`), set up stdio (tty: the pty comes from the
+//! container's own devpts instance and the master goes to the daemon *before* anything can
+//! fail on the command), rlimits, compile seccomp, switch user and capabilities
+//! (`identity`), chdir, report Ready, wait for Start, resolve the executable, reset signals,
+//! mark every fd above 2 close-on-exec, load seccomp, exec. A failed exec is reported to the
+//! daemon *and* written to the terminal or stderr, then the init exits 127 (not found) or
+//! 126 (not executable). The init never talks to the API and never touches anything of the
+//! daemon's but the handshake socket.
 
+mod identity;
+mod namespaces;
+mod rootfs;
+pub mod seccomp;
 mod stdio;
 
 use std::ffi::CString;
@@ -32,6 +40,14 @@ pub enum InitError {
     Stdio(io::Error),
     #[error("chdir {0}: {1}")]
     Chdir(String, io::Error),
+    #[error("join namespace: {0}")]
+    Namespace(#[from] namespaces::NsError),
+    #[error("root filesystem: {0}")]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error("{0}")]
+    Identity(#[from] identity::IdentityError),
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] seccomp::SeccompError),
 }
 
 /// Runs the init; returns the exit code to use if it could not exec.
@@ -76,21 +92,43 @@ pub fn main(sync_fd: RawFd) -> i32 {
 
 fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     let (job, fds) = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
+    let plan = &job.container;
+    // Mount points and device nodes get exactly the modes asked for; the spec's umask is
+    // set once the container is built.
+    rustix::process::umask(rustix::fs::Mode::empty());
+    namespaces::join(&plan.join).map_err(|e| ("namespaces", e.into()))?;
+    let root = rootfs::prepare(plan).map_err(|e| ("rootfs", e.into()))?;
+    rootfs::pivot(root, plan.readonly_root).map_err(|e| ("pivot_root", e.into()))?;
     let master = stdio::setup(&job, fds).map_err(|e| ("stdio", InitError::Stdio(e)))?;
+    identity::rlimits(plan).map_err(|e| ("rlimits", e.into()))?;
+    let filter = match &plan.seccomp {
+        Some(s) => Some(seccomp::compile(s).map_err(|e| ("seccomp", e.into()))?),
+        None => None,
+    };
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the init
+    // still has it (runc does the same); with no_new_privs it is loaded right before execve.
+    if !plan.no_new_privileges {
+        if let Some(f) = &filter {
+            f.load().map_err(|e| ("seccomp", e.into()))?;
+        }
+    }
+    identity::switch(plan).map_err(|e| ("user and capabilities", e.into()))?;
     // Setup that can fail is done before Ready, so create reports it.
     rustix::process::chdir(job.cwd.as_str())
         .map_err(|e| ("chdir", InitError::Chdir(job.cwd.clone(), e.into())))?;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(plan.umask.unwrap_or(0o022)));
     // The pty master goes to the daemon before anything about the command is looked at, so
     // the daemon holds the terminal when an exec error is written to it (crun#1524).
     let fds: Vec<_> = master.iter().map(|m| m.as_fd()).collect();
     handshake::send(sync.as_fd(), &FromInit::Ready, &fds).map_err(|e| ("send ready", e.into()))?;
     drop(master);
     handshake::expect_start(sync.as_fd()).map_err(|e| ("wait for start", e.into()))?;
-    Ok(exec(sync, &job))
+    let late_filter = filter.filter(|_| plan.no_new_privileges);
+    Ok(exec(sync, &job, late_filter.as_ref()))
 }
 
 /// Resolves and execs the command. Returns only on failure, with the exit code.
-fn exec(sync: &OwnedFd, job: &Job) -> i32 {
+fn exec(sync: &OwnedFd, job: &Job, filter: Option<&seccomp::Filter>) -> i32 {
     let binary = job.args.first().cloned().unwrap_or_default();
     let path_env = job
         .env
@@ -99,7 +137,7 @@ fn exec(sync: &OwnedFd, job: &Job) -> i32 {
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     let (e, message) = match resolve(&binary, path_env) {
         Ok(path) => {
-            let e = prepare_and_exec(&path, job);
+            let e = prepare_and_exec(&path, job, filter);
             let m = format!("exec {binary:?}: {}", describe(&e));
             (e, m)
         }
@@ -173,13 +211,13 @@ fn resolve(binary: &str, path_env: &str) -> io::Result<PathBuf> {
 }
 
 /// Returns only on failure.
-fn prepare_and_exec(path: &Path, job: &Job) -> io::Error {
-    match try_exec(path, job) {
+fn prepare_and_exec(path: &Path, job: &Job, filter: Option<&seccomp::Filter>) -> io::Error {
+    match try_exec(path, job, filter) {
         Ok(e) | Err(e) => e,
     }
 }
 
-fn try_exec(path: &Path, job: &Job) -> io::Result<io::Error> {
+fn try_exec(path: &Path, job: &Job, filter: Option<&seccomp::Filter>) -> io::Result<io::Error> {
     let to_c = |s: &str| {
         CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in argument"))
     };
@@ -194,6 +232,10 @@ fn try_exec(path: &Path, job: &Job) -> io::Result<io::Error> {
     let envp = CStrArray::new(job.env.iter().map(|a| to_c(a)).collect::<io::Result<_>>()?);
     crate::sys::signals::reset_all_for_exec()?;
     close_range_cloexec(3)?;
+    if let Some(f) = filter {
+        f.load()
+            .map_err(|e| io::Error::other(format!("seccomp: {e}")))?;
+    }
     Ok(execve(&cpath, &argv, &envp))
 }
 

@@ -42,19 +42,19 @@ fn open_null() -> io::Result<OwnedFd> {
 }
 
 fn tty(job: &Job) -> io::Result<OwnedFd> {
+    // After pivot_root, /dev/ptmx is the container's own devpts instance (pts/ptmx).
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
             .map_err(|e| ctx("openat /dev/ptmx", e))?;
     rustix::pty::grantpt(&master).map_err(|e| ctx("grantpt", e))?;
     rustix::pty::unlockpt(&master).map_err(|e| ctx("unlockpt", e))?;
-    let name = rustix::pty::ptsname(&master, Vec::new()).map_err(|e| ctx("ptsname", e))?;
     rustix::process::setsid().map_err(|e| ctx("setsid", e))?;
-    let slave = rustix::fs::open(
-        name.as_c_str(),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
+    // TIOCGPTPEER opens the slave through the master, with no path lookup to race.
+    let slave = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
     )
-    .map_err(|e| ctx(&format!("openat {}", name.to_string_lossy()), e))?;
+    .map_err(|e| ctx("ioctl TIOCGPTPEER", e))?;
     rustix::process::ioctl_tiocsctty(&slave).map_err(|e| ctx("ioctl TIOCSCTTY", e))?;
     if let Some((rows, cols)) = job.winsize {
         let ws = rustix::termios::Winsize {

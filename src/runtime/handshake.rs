@@ -33,13 +33,15 @@ pub struct Job {
     pub stdin: bool,
     /// Initial terminal size (rows, cols).
     pub winsize: Option<(u16, u16)>,
+    /// The container to build before the exec.
+    pub container: super::spec::plan::ContainerPlan,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToInit {
     /// The job; in pipe mode followed by fds: stdout, stderr, [stdin].
-    Job(Job),
+    Job(Box<Job>),
     /// Exec the command now.
     Start,
 }
@@ -136,7 +138,7 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
 pub fn expect_job(sock: BorrowedFd<'_>) -> Result<(Job, Vec<OwnedFd>), HandshakeError> {
     let mut buf = Vec::new();
     match recv::<ToInit>(sock, &mut buf)? {
-        Some((ToInit::Job(job), fds)) => Ok((job, fds)),
+        Some((ToInit::Job(job), fds)) => Ok((*job, fds)),
         Some((other, _)) => Err(HandshakeError::Unexpected {
             expected: "job",
             got: format!("{other:?}"),
@@ -188,11 +190,12 @@ mod tests {
             tty: false,
             stdin: false,
             winsize: Some((24, 80)),
+            container: Default::default(),
         };
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
         send(
             a.as_fd(),
-            &ToInit::Job(job.clone()),
+            &ToInit::Job(Box::new(job.clone())),
             &[r.as_fd(), w.as_fd()],
         )
         .expect("send");

@@ -8,3 +8,4 @@
 pub mod handshake;
 pub mod sealed_exe;
 pub mod spawn;
+pub mod spec;

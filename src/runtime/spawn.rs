@@ -19,6 +19,8 @@ pub enum SpawnError {
     Pipe(&'static str, io::Error),
     #[error("clone + execveat sealed ringmon init: {0}")]
     Clone(io::Error),
+    #[error("join pid namespace: {0}")]
+    PidNs(String),
     #[error("send job to init: {0}")]
     Handshake(#[from] handshake::HandshakeError),
 }
@@ -44,8 +46,62 @@ fn nonblocking(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
+/// The namespaces the clone creates or enters.
+#[derive(Debug, Default)]
+pub struct NewNamespaces<'a> {
+    /// CLONE_NEW* flags.
+    pub clone_flags: i32,
+    /// A pid namespace to start the init in (e.g. `/proc/PID/ns/pid` of another container).
+    pub pid_ns: Option<&'a str>,
+}
+
+/// Enters a pid namespace for the next clone (setns(CLONE_NEWPID) sets the namespace of
+/// future children only) and returns to the daemon's own when dropped.
+struct PidNsGuard {
+    own: OwnedFd,
+}
+
+impl PidNsGuard {
+    fn enter(path: &str) -> Result<Self, SpawnError> {
+        let open = |p: &str| {
+            rustix::fs::open(
+                p,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| SpawnError::PidNs(format!("openat {p}: {e}")))
+        };
+        let own = open("/proc/self/ns/pid")?;
+        let target = open(path)?;
+        rustix::thread::move_into_link_name_space(
+            target.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::ProcessID),
+        )
+        .map_err(|e| SpawnError::PidNs(format!("setns {path}: {e}")))?;
+        Ok(Self { own })
+    }
+}
+
+impl Drop for PidNsGuard {
+    fn drop(&mut self) {
+        // Our own active namespace is always a valid target; failing here would put every
+        // later container into the wrong namespace, so say so loudly.
+        if let Err(e) = rustix::thread::move_into_link_name_space(
+            self.own.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::ProcessID),
+        ) {
+            eprintln!("ringmon: setns back to the daemon's pid namespace failed: {e}");
+        }
+    }
+}
+
 /// Spawns `ringmon init` from the sealed memfd and sends it `job`.
-pub fn spawn_init(exe: &Fd, job: &Job, owner: Owner) -> Result<Spawned, SpawnError> {
+pub fn spawn_init(
+    exe: &Fd,
+    job: &Job,
+    ns: &NewNamespaces<'_>,
+    owner: Owner,
+) -> Result<Spawned, SpawnError> {
     let (ours, theirs) = handshake::pair()?;
     let argv = CStrArray::new(vec![
         CString::from(c"ringmon"),
@@ -57,7 +113,10 @@ pub fn spawn_init(exe: &Fd, job: &Job, owner: Owner) -> Result<Spawned, SpawnErr
         .expect("no NUL in a number"),
     ]);
     let envp = CStrArray::new(vec![CString::from(c"RINGMON_INIT=1")]);
-    let child = spawn_exec(exe.as_fd(), &argv, &envp, theirs.as_fd()).map_err(SpawnError::Clone)?;
+    let guard = ns.pid_ns.map(PidNsGuard::enter).transpose()?;
+    let child = spawn_exec(exe.as_fd(), &argv, &envp, theirs.as_fd(), ns.clone_flags)
+        .map_err(SpawnError::Clone)?;
+    drop(guard);
     drop(theirs);
     let pidfd = Fd::new(child.pidfd, owner, "pidfd");
     rustix::fs::fcntl_setfl(&ours, rustix::fs::OFlags::NONBLOCK).map_err(io::Error::from)?;
@@ -65,7 +124,7 @@ pub fn spawn_init(exe: &Fd, job: &Job, owner: Owner) -> Result<Spawned, SpawnErr
 
     let (mut stdout, mut stderr, mut stdin) = (None, None, None);
     if job.tty {
-        handshake::send(sync.as_fd(), &ToInit::Job(job.clone()), &[])?;
+        handshake::send(sync.as_fd(), &ToInit::Job(Box::new(job.clone())), &[])?;
     } else {
         let (out_r, out_w) = pipe("stdout")?;
         let (err_r, err_w) = pipe("stderr")?;
@@ -82,7 +141,7 @@ pub fn spawn_init(exe: &Fd, job: &Job, owner: Owner) -> Result<Spawned, SpawnErr
         stderr = Some(Fd::new(err_r, owner, "stderr pipe"));
         handshake::send(
             sync.as_fd(),
-            &ToInit::Job(job.clone()),
+            &ToInit::Job(Box::new(job.clone())),
             &handshake::borrow_all(&pass),
         )?;
         // Our copies of the child's ends close here, so EOF arrives when the child's last

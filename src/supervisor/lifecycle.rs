@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::api::proto::{ApiError, CreateParams, CreateResult, ErrorCode, ExecFailure, ExitReport};
 use crate::daemon::token::{ctr, Kind, Token};
@@ -11,7 +11,8 @@ use crate::fd_ledger::Fd;
 use crate::logs::cri::Stream;
 use crate::logs::writer::LogWriter;
 use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
-use crate::runtime::spawn::spawn_init;
+use crate::runtime::spawn::{spawn_init, NewNamespaces};
+use crate::runtime::spec;
 use crate::supervisor::container::{Container, OutStream, ReplyTo, Status, StdinSink};
 use crate::supervisor::ids;
 use crate::sys::uring::Completion;
@@ -28,25 +29,6 @@ pub fn now_rfc3339() -> String {
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, msg)
-}
-
-fn default_env(tty: bool) -> Vec<String> {
-    let mut env =
-        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
-    if tty {
-        env.push("TERM=xterm".into());
-    }
-    env
-}
-
-/// Merges user env over the defaults (same key: the user's wins).
-fn merge_env(mut base: Vec<String>, user: &[String]) -> Vec<String> {
-    for kv in user {
-        let key = kv.split('=').next().unwrap_or("");
-        base.retain(|b| b.split('=').next() != Some(key));
-        base.push(kv.clone());
-    }
-    base
 }
 
 impl Daemon {
@@ -84,8 +66,21 @@ impl Daemon {
                 "the daemon is shutting down",
             ));
         }
-        if p.args.is_empty() || p.args[0].is_empty() {
+        if p.bundle.is_none() && p.args.is_empty() {
             return Err(bad("args: a command is required"));
+        }
+        if p.args.first().is_some_and(|a| a.is_empty()) {
+            return Err(bad("args: the command is empty"));
+        }
+        if p.bundle.is_some() && p.rootfs.is_some() {
+            return Err(bad("bundle and rootfs: give one or the other"));
+        }
+        for (what, path) in [("bundle", &p.bundle), ("rootfs", &p.rootfs)] {
+            if let Some(path) = path {
+                if !path.starts_with('/') || path.contains('\0') {
+                    return Err(bad(format!("{what}: {path:?} must be an absolute path")));
+                }
+            }
         }
         if let Some(a) = p.args.iter().find(|a| a.contains('\0')) {
             return Err(bad(format!("args: {a:?} contains a NUL byte")));
@@ -160,15 +155,34 @@ impl Daemon {
         };
         let log = LogWriter::open(&log_path, owner)
             .map_err(|e| fail(&dir, ErrorCode::BadRequest, format!("log_path: {e}")))?;
-        let job = Job {
-            args: p.args.clone(),
-            env: merge_env(default_env(p.tty), &p.env),
-            cwd: p.cwd.clone().unwrap_or_else(|| "/".into()),
-            tty: p.tty,
-            stdin: p.stdin && !p.tty,
-            winsize: p.winsize,
+        let source = match (&p.bundle, &p.rootfs) {
+            (Some(b), _) => spec::Source::Bundle(Path::new(b)),
+            (None, Some(r)) => spec::Source::Rootfs(Path::new(r)),
+            (None, None) => spec::Source::Host,
         };
-        let size = serde_json::to_vec(&ToInit::Job(job.clone()))
+        let overrides = spec::Overrides {
+            args: &p.args,
+            env: &p.env,
+            cwd: p.cwd.as_deref(),
+            // A bundle's process.terminal stands unless the caller asked for a tty.
+            tty: (p.bundle.is_none() || p.tty).then_some(p.tty),
+            user: p.user.as_deref(),
+            hostname: p.hostname.as_deref(),
+            volumes: &p.volumes,
+        };
+        let prepared = spec::prepare(source, &overrides, &id[..12], &self.cfg.host_root_staging())
+            .map_err(|e| fail(&dir, ErrorCode::BadRequest, e.to_string()))?;
+        let tty = prepared.tty;
+        let job = Job {
+            args: prepared.args.clone(),
+            env: prepared.env.clone(),
+            cwd: prepared.cwd.clone(),
+            tty,
+            stdin: p.stdin && !tty,
+            winsize: p.winsize.or(prepared.winsize),
+            container: prepared.plan,
+        };
+        let size = serde_json::to_vec(&ToInit::Job(Box::new(job.clone())))
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
         if size > crate::runtime::handshake::MAX_MESSAGE {
@@ -181,7 +195,11 @@ impl Daemon {
                 ),
             ));
         }
-        let spawned = spawn_init(&self.exe, &job, owner)
+        let ns = NewNamespaces {
+            clone_flags: prepared.clone_flags,
+            pid_ns: prepared.pid_ns.as_deref(),
+        };
+        let spawned = spawn_init(&self.exe, &job, &ns, owner)
             .map_err(|e| fail(&dir, ErrorCode::SpawnFailed, e.to_string()))?;
         let mut streams = Vec::new();
         if let Some(fd) = spawned.stdout {
@@ -190,7 +208,7 @@ impl Daemon {
         if let Some(fd) = spawned.stderr {
             streams.push(Some(new_stream(fd, Stream::Stderr)));
         }
-        let stdin = if p.tty || spawned.stdin.is_some() {
+        let stdin = if tty || spawned.stdin.is_some() {
             Some(StdinSink {
                 pipe: spawned.stdin,
                 queue: Vec::new(),
@@ -206,8 +224,8 @@ impl Daemon {
             name: name.clone(),
             status: Status::Creating,
             pid: spawned.pid,
-            args: p.args,
-            tty: p.tty,
+            args: job.args,
+            tty,
             created_at: now_rfc3339(),
             started_at: None,
             dir,
@@ -436,6 +454,7 @@ impl Daemon {
                             id: ct.id.clone(),
                             name: ct.name.clone(),
                             pid: ct.pid,
+                            tty: ct.tty,
                         };
                         self.reply_ok(r, serde_json::to_value(res).unwrap_or_default());
                     }

@@ -67,7 +67,7 @@ pub struct Spawned {
     pub pidfd: OwnedFd,
 }
 
-/// Clones a child that executes the binary behind `exe` with `argv`/`envp`, keeping `keep`
+/// Clones a child, in new namespaces for each CLONE_NEW* bit of `namespaces`, that executes the binary behind `exe` with `argv`/`envp`, keeping `keep`
 /// open across the exec (its close-on-exec flag is cleared in the child only).
 ///
 /// Returns once the child has exec'd. When the exec itself failed, the child has already
@@ -77,6 +77,7 @@ pub fn spawn_exec(
     argv: &CStrArray,
     envp: &CStrArray,
     keep: BorrowedFd<'_>,
+    namespaces: i32,
 ) -> io::Result<Spawned> {
     let args = Box::new(ChildArgs {
         exe: exe.as_raw_fd(),
@@ -89,7 +90,18 @@ pub fn spawn_exec(
     // The stack grows down: pass its 16-byte aligned top.
     let top = (stack.as_mut_ptr() as usize + STACK_SIZE) & !15;
     let mut pidfd: libc::c_int = -1;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // Only CLONE_NEW* bits are taken from the caller.
+    const NS_MASK: i32 = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWCGROUP;
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_PIDFD
+        | libc::SIGCHLD
+        | (namespaces & NS_MASK);
     // SAFETY: child_main only reads `args` and calls async-signal-safe functions on its own
     // stack `stack`, which (like `args`, argv and envp) outlives the child's use of it
     // because CLONE_VFORK suspends us until the child has exec'd or exited. The daemon

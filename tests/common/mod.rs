@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 
 use ringmon::api::client::Client;
 
+pub mod rootfs;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ringmon");
 
 pub struct TestDaemon {
@@ -26,6 +28,9 @@ pub struct Baseline {
     pub ptys: u64,
     pub zombies: usize,
     pub children: usize,
+    /// Mounts seen by the host (this test's mount namespace) and by the daemon.
+    pub host_mounts: usize,
+    pub daemon_mounts: usize,
 }
 
 impl TestDaemon {
@@ -99,6 +104,8 @@ impl TestDaemon {
             ptys: host_ptys(),
             zombies,
             children,
+            host_mounts: rootfs::mount_count("self"),
+            daemon_mounts: rootfs::mount_count(&self.pid.to_string()),
         }
     }
 

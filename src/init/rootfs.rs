@@ -1,0 +1,390 @@
+//! The container's root filesystem, built inside its new mount namespace.
+//!
+//! Order (runc's, checked against the kernel rules it follows):
+//! 1. "/" becomes rslave (or the spec's rootfsPropagation): nothing mounted here reaches
+//!    the host.
+//! 2. The rootfs is bind-mounted onto itself (a bundle, recursively) or, for the embedded
+//!    default, the host's "/" is bind-mounted *non-recursively* onto a staging directory, so
+//!    none of the host's other mounts come along.
+//! 3. Every spec mount is placed on a target resolved inside the root with
+//!    openat2(RESOLVE_IN_ROOT): a symlink in the rootfs (`/proc -> /etc`) resolves inside the
+//!    root, never to the host. The mount goes onto that fd (`/proc/self/fd/N`), not onto a
+//!    path that could be swapped between the check and the mount. Missing mount points are
+//!    created with mkdirat on the resolved parent; in host-root mode nothing is ever created
+//!    on the host's filesystem.
+//! 4. A tmpfs /dev gets the standard device nodes and links.
+//! 5. hostname, sysctls and oom_score_adj (through the host's /proc, which still shows this
+//!    process, its namespaces already in place).
+//! 6. maskedPaths and readonlyPaths.
+//! 7. pivot_root(".", ".") and a lazy unmount of the old root; then "/" read-only.
+//!
+//! A mount namespace dies with its last process, so deleting a container leaves no mount
+//! behind on the host.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+
+use crate::runtime::spec::plan::{ContainerPlan, MountPlan};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("{call} {path}: {err}")]
+    Sys {
+        call: &'static str,
+        path: String,
+        err: io::Error,
+    },
+    #[error("mount point {0} does not exist in the host's root, and ringmon does not create directories on the host")]
+    NoHostMountPoint(String),
+}
+
+fn sys(call: &'static str, path: impl Into<String>) -> impl FnOnce(Errno) -> RootfsError {
+    let path = path.into();
+    move |e| RootfsError::Sys {
+        call,
+        path,
+        err: e.into(),
+    }
+}
+
+fn proc_fd(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Steps 1-6: everything up to the pivot. Returns the new root's directory fd.
+pub fn prepare(plan: &ContainerPlan) -> Result<OwnedFd, RootfsError> {
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::from_bits_retain(plan.root_propagation),
+    )
+    .map_err(sys("mount --make-rslave", "/"))?;
+    let root_path = match &plan.host_root_at {
+        Some(staging) => {
+            rustix::mount::mount_bind("/", staging.as_str())
+                .map_err(sys("mount --bind / onto", staging.clone()))?;
+            staging.clone()
+        }
+        None => {
+            rustix::mount::mount_bind_recursive(plan.rootfs.as_str(), plan.rootfs.as_str())
+                .map_err(sys("mount --rbind", plan.rootfs.clone()))?;
+            plan.rootfs.clone()
+        }
+    };
+    let root = rustix::fs::open(
+        root_path.as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("openat", root_path.clone()))?;
+    let host_dev = plan
+        .host_root_at
+        .is_some()
+        .then(|| rustix::fs::fstat(&root).map(|s| s.st_dev))
+        .transpose()
+        .map_err(sys("fstat", root_path.clone()))?;
+    let ctx = Root {
+        fd: &root,
+        host_dev,
+    };
+    for m in &plan.mounts {
+        ctx.mount(m)?;
+    }
+    if let Some(h) = &plan.hostname {
+        rustix::system::sethostname(h.as_bytes()).map_err(sys("sethostname", h.clone()))?;
+    }
+    if let Some(d) = &plan.domainname {
+        rustix::system::setdomainname(d.as_bytes()).map_err(sys("setdomainname", d.clone()))?;
+    }
+    for (key, value) in &plan.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|err| RootfsError::Sys {
+            call: "write",
+            path,
+            err,
+        })?;
+    }
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|err| {
+            RootfsError::Sys {
+                call: "write",
+                path: "/proc/self/oom_score_adj".into(),
+                err,
+            }
+        })?;
+    }
+    for p in &plan.masked_paths {
+        ctx.mask(p)?;
+    }
+    for p in &plan.readonly_paths {
+        ctx.make_readonly(p)?;
+    }
+    Ok(root)
+}
+
+/// Step 7: pivot_root into `root`, drop the old root, then make "/" read-only if asked.
+pub fn pivot(root: OwnedFd, readonly: bool) -> Result<(), RootfsError> {
+    rustix::process::fchdir(&root).map_err(sys("fchdir", "new root"))?;
+    rustix::process::pivot_root(".", ".").map_err(sys("pivot_root", "."))?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(sys("umount2", "old root"))?;
+    rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
+    drop(root);
+    if readonly {
+        let flags = kept_flags(
+            rustix::fs::statvfs("/")
+                .map_err(sys("statvfs", "/"))?
+                .f_flag
+                .bits(),
+        );
+        rustix::mount::mount_remount(
+            "/",
+            MountFlags::BIND | MountFlags::RDONLY | MountFlags::from_bits_retain(flags),
+            "",
+        )
+        .map_err(sys("mount -o remount,bind,ro", "/"))?;
+    }
+    Ok(())
+}
+
+/// The statvfs flags a bind remount must keep (ST_* equal MS_* for these).
+fn kept_flags(f_flag: u64) -> u32 {
+    const KEEP: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x400 | 0x800 | 0x1000;
+    (f_flag & KEEP) as u32
+}
+
+struct Root<'a> {
+    fd: &'a OwnedFd,
+    /// Host-root mode: the host filesystem's device, on which nothing may be created.
+    host_dev: Option<u64>,
+}
+
+impl Root<'_> {
+    /// Opens `path` (an absolute path inside the container) as an O_PATH fd, resolved in the
+    /// root: `..` and symlinks cannot leave it, and /proc magic links are refused.
+    fn resolve(&self, path: &str) -> Result<OwnedFd, Errno> {
+        rustix::fs::openat2(
+            self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    }
+
+    /// Resolves `path`, creating missing components (directories, or a file for the last one
+    /// when `dir` is false).
+    fn ensure(&self, path: &str, dir: bool) -> Result<OwnedFd, RootfsError> {
+        match self.resolve(path) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(sys("openat2", path)(e)),
+        }
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        let mut cur = self.resolve("/").map_err(sys("openat2", "/"))?;
+        let mut prefix = String::new();
+        for (i, c) in comps.iter().enumerate() {
+            prefix.push('/');
+            prefix.push_str(c);
+            match self.resolve(&prefix) {
+                Ok(fd) => {
+                    cur = fd;
+                    continue;
+                }
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(sys("openat2", prefix.clone())(e)),
+            }
+            if let Some(dev) = self.host_dev {
+                let st = rustix::fs::fstat(&cur).map_err(sys("fstat", prefix.clone()))?;
+                if st.st_dev == dev {
+                    return Err(RootfsError::NoHostMountPoint(path.to_string()));
+                }
+            }
+            let last = i + 1 == comps.len();
+            let made = if last && !dir {
+                rustix::fs::openat(
+                    &cur,
+                    *c,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::RDONLY
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o644),
+                )
+                .map(drop)
+            } else {
+                rustix::fs::mkdirat(&cur, *c, Mode::from_raw_mode(0o755))
+            };
+            match made {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => {
+                    return Err(sys(
+                        if last && !dir {
+                            "openat O_CREAT"
+                        } else {
+                            "mkdirat"
+                        },
+                        prefix.clone(),
+                    )(e))
+                }
+            }
+            cur = self
+                .resolve(&prefix)
+                .map_err(sys("openat2", prefix.clone()))?;
+        }
+        Ok(cur)
+    }
+
+    fn mount(&self, m: &MountPlan) -> Result<(), RootfsError> {
+        let dest = m.destination.as_str();
+        if m.bind {
+            let src_is_dir = rustix::fs::stat(m.source.as_str())
+                .map(|s| FileType::from_raw_mode(s.st_mode).is_dir())
+                .map_err(sys("stat", m.source.clone()))?;
+            let target = self.ensure(dest, src_is_dir)?;
+            let t = proc_fd(&target);
+            let res = if m.recursive {
+                rustix::mount::mount_bind_recursive(m.source.as_str(), t.as_str())
+            } else {
+                rustix::mount::mount_bind(m.source.as_str(), t.as_str())
+            };
+            res.map_err(sys("mount --bind", format!("{} onto {dest}", m.source)))?;
+            if m.flags != 0 {
+                // The fd still names the directory *under* the new mount: reopen to reach it.
+                let top = self.resolve(dest).map_err(sys("openat2", dest))?;
+                rustix::mount::mount_remount(
+                    proc_fd(&top).as_str(),
+                    MountFlags::BIND | MountFlags::from_bits_retain(m.flags),
+                    "",
+                )
+                .map_err(sys("mount -o remount,bind", dest))?;
+            }
+        } else {
+            let target = self.ensure(dest, true)?;
+            let data = std::ffi::CString::new(m.data.as_str())
+                .map_err(|_| sys("mount", dest)(Errno::INVAL))?;
+            rustix::mount::mount(
+                m.source.as_str(),
+                proc_fd(&target).as_str(),
+                m.fstype.as_str(),
+                MountFlags::from_bits_retain(m.flags),
+                data.as_c_str(),
+            )
+            .map_err(sys(
+                "mount",
+                format!("{} ({}) on {dest}", m.source, m.fstype),
+            ))?;
+        }
+        if m.propagation != 0 {
+            let top = self.resolve(dest).map_err(sys("openat2", dest))?;
+            rustix::mount::mount_change(
+                proc_fd(&top).as_str(),
+                MountPropagationFlags::from_bits_retain(m.propagation),
+            )
+            .map_err(sys("mount --make-*", dest))?;
+        }
+        if dest == "/dev" && m.fstype == "tmpfs" {
+            let dev = self.resolve("/dev").map_err(sys("openat2", "/dev"))?;
+            let dev = rustix::fs::openat(
+                &dev,
+                ".",
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(sys("openat", "/dev"))?;
+            make_devices(dev.as_fd())?;
+        }
+        Ok(())
+    }
+
+    /// Hides `path`: /dev/null over a file, an empty read-only tmpfs over a directory.
+    fn mask(&self, path: &str) -> Result<(), RootfsError> {
+        let target = match self.resolve(path) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(sys("openat2", path)(e)),
+        };
+        let st = rustix::fs::fstat(&target).map_err(sys("fstat", path))?;
+        let t = proc_fd(&target);
+        if FileType::from_raw_mode(st.st_mode).is_dir() {
+            rustix::mount::mount("tmpfs", t.as_str(), "tmpfs", MountFlags::RDONLY, c"size=0")
+                .map_err(sys("mount tmpfs (masked path)", path))
+        } else {
+            rustix::mount::mount_bind("/dev/null", t.as_str())
+                .map_err(sys("mount --bind /dev/null (masked path)", path))
+        }
+    }
+
+    fn make_readonly(&self, path: &str) -> Result<(), RootfsError> {
+        let target = match self.resolve(path) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(sys("openat2", path)(e)),
+        };
+        let t = proc_fd(&target);
+        rustix::mount::mount_bind_recursive(t.as_str(), t.as_str())
+            .map_err(sys("mount --rbind (readonly path)", path))?;
+        let top = self.resolve(path).map_err(sys("openat2", path))?;
+        let flags = kept_flags(
+            rustix::fs::fstatvfs(
+                &rustix::fs::openat(&top, ".", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(sys("openat", path))?,
+            )
+            .map_err(sys("fstatvfs", path))?
+            .f_flag
+            .bits(),
+        );
+        rustix::mount::mount_remount(
+            proc_fd(&top).as_str(),
+            MountFlags::BIND | MountFlags::RDONLY | MountFlags::from_bits_retain(flags),
+            "",
+        )
+        .map_err(sys("mount -o remount,bind,ro (readonly path)", path))
+    }
+}
+
+/// The device nodes and links of a container's /dev (runc's list).
+fn make_devices(dev: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    const NODES: [(&str, u32, u32); 6] = [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ];
+    for (name, major, minor) in NODES {
+        rustix::fs::mknodat(
+            dev,
+            name,
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(major, minor),
+        )
+        .map_err(sys("mknodat", format!("/dev/{name}")))?;
+        rustix::fs::chmodat(
+            dev,
+            name,
+            Mode::from_raw_mode(0o666),
+            rustix::fs::AtFlags::empty(),
+        )
+        .map_err(sys("fchmodat", format!("/dev/{name}")))?;
+    }
+    const LINKS: [(&str, &str); 5] = [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ];
+    for (to, name) in LINKS {
+        rustix::fs::symlinkat(to, dev, name).map_err(sys("symlinkat", format!("/dev/{name}")))?;
+    }
+    Ok(())
+}

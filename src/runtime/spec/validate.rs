@@ -1,0 +1,916 @@
+//! Refuses, at create, whatever in a bundle's config.json ringmon does not implement.
+//!
+//! ringmon is its own OCI runtime: a field it silently ignored would be an isolation or a
+//! limit the user believes in and does not get. [`check`] walks the raw JSON document,
+//! before it becomes an `oci_spec::runtime::Spec`, against a static allowlist (`TOP`),
+//! then checks the values ringmon supports only partly (namespaces, mounts, sysctls, id
+//! mappings, rlimits). A key whose value is null, `{}` or `[]` counts as absent. This
+//! module never changes the document and never touches the system; `linux.seccomp` is
+//! accepted whole here and validated by the seccomp code.
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// The first problem [`check`] found, named by its JSON path (`mounts[4].options[1]`).
+#[derive(Debug, Error, PartialEq)]
+pub enum SpecError {
+    /// A field ringmon does not implement; `reason` says more when support is planned:
+    /// `linux.resources is not supported by ringmon yet (cgroup limits are not implemented)`.
+    #[error("{path} is not supported by ringmon{}", suffix(.reason))]
+    Unsupported {
+        path: String,
+        reason: Option<&'static str>,
+    },
+    /// A supported field with a wrong JSON type or a value ringmon cannot honour.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn suffix(reason: &Option<&'static str>) -> String {
+    reason.map(|r| format!(" {r}")).unwrap_or_default()
+}
+
+/// Checks config.json's document; the first problem found is returned.
+pub fn check(doc: &Value) -> Result<(), SpecError> {
+    if !doc.is_object() {
+        let message = format!("expected an object, found {}", found(doc));
+        return Err(invalid("config.json", message));
+    }
+    walk(&Kind::Obj(TOP), doc, "")?;
+    let namespaces = check_namespaces(doc)?;
+    check_namespace_needs(doc, &namespaces)?;
+    check_mounts(doc)?;
+    check_rlimits(doc)
+}
+
+/// A check of a string's value; it returns the message, the walker adds the path.
+type StrCheck = fn(&str) -> Result<(), String>;
+
+/// What a field may hold.
+enum Kind {
+    Str(Option<StrCheck>),
+    Bool,
+    U32,
+    U64,
+    Int(i64, i64),
+    List(&'static Kind),
+    /// An object with any keys, each value of this kind.
+    Map(&'static Kind),
+    Obj(&'static [Field]),
+    /// Any object; its inside is someone else's to validate.
+    Opaque,
+    /// Known but not implemented: refused unless absent.
+    Refused(Option<&'static str>),
+}
+
+/// A key ringmon knows: its name, its kind, and whether it is required.
+struct Field(&'static str, Kind, bool);
+
+const fn opt(name: &'static str, kind: Kind) -> Field {
+    Field(name, kind, false)
+}
+
+const fn req(name: &'static str, kind: Kind) -> Field {
+    Field(name, kind, true)
+}
+
+const fn no(name: &'static str) -> Field {
+    Field(name, Kind::Refused(None), false)
+}
+
+const STR: Kind = Kind::Str(None);
+const PATH: Kind = Kind::Str(Some(absolute));
+const NO_CGROUPS: Option<&str> = Some("yet (cgroup limits are not implemented)");
+
+/// The allowlist, in the order fields are checked.
+const TOP: &[Field] = &[
+    opt("ociVersion", Kind::Str(Some(oci_version))),
+    req("root", Kind::Obj(ROOT)),
+    opt("process", Kind::Obj(PROCESS)),
+    opt("hostname", STR),
+    opt("domainname", STR),
+    opt("linux", Kind::Obj(LINUX)),
+    opt("mounts", Kind::List(&Kind::Obj(MOUNT))),
+    opt("annotations", Kind::Map(&STR)),
+    opt("hooks", Kind::Refused(Some("(hooks are not implemented)"))),
+    no("vm"),
+    no("windows"),
+    no("solaris"),
+    no("zos"),
+];
+
+const ROOT: &[Field] = &[
+    req("path", Kind::Str(Some(non_empty))),
+    opt("readonly", Kind::Bool),
+];
+
+const PROCESS: &[Field] = &[
+    opt("terminal", Kind::Bool),
+    opt(
+        "consoleSize",
+        Kind::Obj(&[opt("height", Kind::U64), opt("width", Kind::U64)]),
+    ),
+    opt("user", Kind::Obj(USER)),
+    opt("args", Kind::List(&STR)),
+    opt("env", Kind::List(&Kind::Str(Some(env_entry)))),
+    opt("cwd", PATH),
+    opt("capabilities", Kind::Obj(CAPABILITIES)),
+    opt("rlimits", Kind::List(&Kind::Obj(RLIMIT))),
+    opt("noNewPrivileges", Kind::Bool),
+    opt("oomScoreAdj", Kind::Int(-1000, 1000)),
+    no("apparmorProfile"),
+    no("selinuxLabel"),
+    no("ioPriority"),
+    no("scheduler"),
+    no("execCPUAffinity"),
+    no("commandLine"),
+];
+
+const USER: &[Field] = &[
+    opt("uid", Kind::U32),
+    opt("gid", Kind::U32),
+    opt("umask", Kind::U32),
+    opt("additionalGids", Kind::List(&Kind::U32)),
+    no("username"),
+];
+
+const CAP_LIST: Kind = Kind::List(&Kind::Str(Some(capability)));
+const CAPABILITIES: &[Field] = &[
+    opt("bounding", CAP_LIST),
+    opt("effective", CAP_LIST),
+    opt("inheritable", CAP_LIST),
+    opt("permitted", CAP_LIST),
+    opt("ambient", CAP_LIST),
+];
+
+const RLIMIT: &[Field] = &[
+    req("type", Kind::Str(Some(rlimit_type))),
+    req("hard", Kind::U64),
+    req("soft", Kind::U64),
+];
+
+const LINUX: &[Field] = &[
+    opt("namespaces", Kind::List(&Kind::Obj(NAMESPACE))),
+    opt("uidMappings", Kind::List(&Kind::Obj(ID_MAPPING))),
+    opt("gidMappings", Kind::List(&Kind::Obj(ID_MAPPING))),
+    opt("sysctl", Kind::Map(&STR)),
+    opt("maskedPaths", Kind::List(&PATH)),
+    opt("readonlyPaths", Kind::List(&PATH)),
+    opt("rootfsPropagation", Kind::Str(Some(propagation))),
+    opt("seccomp", Kind::Opaque),
+    opt("resources", Kind::Refused(NO_CGROUPS)),
+    opt("cgroupsPath", Kind::Refused(NO_CGROUPS)),
+    opt(
+        "devices",
+        Kind::Refused(Some("yet (device nodes are not implemented)")),
+    ),
+    no("intelRdt"),
+    no("personality"),
+    no("mountLabel"),
+    no("timeOffsets"),
+    no("memoryPolicy"),
+    no("netDevices"),
+];
+
+const NAMESPACE: &[Field] = &[
+    req("type", Kind::Str(Some(namespace_type))),
+    opt("path", PATH),
+];
+
+const ID_MAPPING: &[Field] = &[
+    req("containerID", Kind::U32),
+    req("hostID", Kind::U32),
+    req("size", Kind::U32),
+];
+
+const MOUNT: &[Field] = &[
+    req("destination", Kind::Str(Some(mount_destination))),
+    opt("type", Kind::Str(Some(mount_type))),
+    opt("source", STR),
+    opt("options", Kind::List(&Kind::Str(Some(mount_option)))),
+];
+
+fn walk(kind: &Kind, value: &Value, path: &str) -> Result<(), SpecError> {
+    let fits = match (kind, value) {
+        (Kind::Str(Some(check)), Value::String(s)) => {
+            return check(s).map_err(|m| invalid(path, m))
+        }
+        (Kind::Str(None), _) => value.is_string(),
+        (Kind::Bool, _) => value.is_boolean(),
+        (Kind::U32, _) => value.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
+        (Kind::U64, _) => value.as_u64().is_some(),
+        (Kind::Int(lo, hi), _) => value.as_i64().is_some_and(|n| (*lo..=*hi).contains(&n)),
+        (Kind::Opaque, _) => value.is_object(),
+        (Kind::Refused(reason), _) => {
+            let path = path.to_owned();
+            return Err(SpecError::Unsupported {
+                path,
+                reason: *reason,
+            });
+        }
+        (Kind::List(inner), Value::Array(items)) => {
+            let mut items = items.iter().enumerate();
+            return items.try_for_each(|(i, v)| walk(inner, v, &format!("{path}[{i}]")));
+        }
+        (Kind::Map(inner), Value::Object(map)) => {
+            return map
+                .iter()
+                .try_for_each(|(k, v)| walk(inner, v, &format!("{path}.{k:?}")));
+        }
+        (Kind::Obj(fields), Value::Object(map)) => {
+            // Unknown keys first: a typo is the likeliest cause of anything else.
+            let known = |k: &str| fields.iter().any(|f| f.0 == k);
+            if let Some((key, _)) = map.iter().find(|(k, v)| !is_absent(v) && !known(k)) {
+                let path = join(path, key);
+                return Err(SpecError::Unsupported { path, reason: None });
+            }
+            for Field(name, kind, required) in fields.iter() {
+                match map.get(*name).filter(|v| !is_absent(v)) {
+                    Some(v) => walk(kind, v, &join(path, name))?,
+                    None if *required => {
+                        return Err(invalid(join(path, name), "required field is missing"))
+                    }
+                    None => {}
+                }
+            }
+            return Ok(());
+        }
+        _ => false,
+    };
+    match fits {
+        true => Ok(()),
+        false => Err(invalid(
+            path,
+            format!("expected {}, found {}", expected(kind), found(value)),
+        )),
+    }
+}
+
+fn expected(kind: &Kind) -> String {
+    let text = match kind {
+        Kind::Str(_) => "a string",
+        Kind::Bool => "a boolean",
+        Kind::U32 => "an unsigned 32-bit integer",
+        Kind::U64 => "an unsigned 64-bit integer",
+        Kind::Int(lo, hi) => return format!("an integer from {lo} to {hi}"),
+        Kind::List(Kind::Str(_)) => "an array of strings",
+        Kind::List(Kind::U32) => "an array of unsigned 32-bit integers",
+        Kind::List(_) => "an array of objects",
+        Kind::Map(_) => "an object of strings",
+        Kind::Obj(_) | Kind::Opaque | Kind::Refused(_) => "an object",
+    };
+    text.to_owned()
+}
+
+fn found(value: &Value) -> String {
+    let text = match value {
+        Value::Null => "null",
+        Value::Bool(b) => return b.to_string(),
+        Value::Number(n) => return n.to_string(),
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    text.to_owned()
+}
+
+fn is_absent(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    match path {
+        "" => key.to_owned(),
+        _ => format!("{path}.{key}"),
+    }
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> SpecError {
+    let (path, message) = (path.into(), message.into());
+    SpecError::Invalid { path, message }
+}
+
+fn ensure(ok: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(message())
+    }
+}
+
+/// Whether `word` is one of the whitespace-separated `words`.
+fn listed(words: &str, word: &str) -> bool {
+    words.split_whitespace().any(|w| w == word)
+}
+
+fn one_of(v: &str, what: &str, words: &str) -> Result<(), String> {
+    let list = || words.split_whitespace().collect::<Vec<_>>().join(", ");
+    ensure(listed(words, v), || {
+        format!("{v:?} is not {what} (supported: {})", list())
+    })
+}
+
+fn oci_version(v: &str) -> Result<(), String> {
+    ensure(v.starts_with("1."), || {
+        format!("{v:?} is not a 1.x OCI version")
+    })
+}
+
+fn non_empty(v: &str) -> Result<(), String> {
+    ensure(!v.is_empty(), || "must not be empty".to_owned())
+}
+
+fn absolute(v: &str) -> Result<(), String> {
+    ensure(v.starts_with('/'), || {
+        format!("{v:?} is not an absolute path")
+    })
+}
+
+fn env_entry(v: &str) -> Result<(), String> {
+    ensure(v.contains('='), || {
+        format!("{v:?} is not of the form NAME=value")
+    })
+}
+
+fn propagation(v: &str) -> Result<(), String> {
+    let words = "private rprivate slave rslave shared rshared unbindable runbindable";
+    one_of(v, "a mount propagation", words)
+}
+
+fn namespace_type(v: &str) -> Result<(), String> {
+    one_of(
+        v,
+        "supported by ringmon",
+        "pid network mount ipc uts cgroup user",
+    )
+}
+
+/// Linux capabilities 0 (`CAP_CHOWN`) to 40 (`CAP_CHECKPOINT_RESTORE`), capabilities(7).
+const CAPS: &str = "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP \
+    LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER \
+    SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE \
+    SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP \
+    MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF \
+    CHECKPOINT_RESTORE";
+
+fn capability(v: &str) -> Result<(), String> {
+    let known = v.strip_prefix("CAP_").is_some_and(|c| listed(CAPS, c));
+    ensure(known, || format!("{v:?} is not a known capability"))
+}
+
+fn rlimit_type(v: &str) -> Result<(), String> {
+    const RLIMITS: &str = "AS CORE CPU DATA FSIZE LOCKS MEMLOCK MSGQUEUE NICE NOFILE NPROC RSS \
+        RTPRIO RTTIME SIGPENDING STACK";
+    let known = v
+        .strip_prefix("RLIMIT_")
+        .is_some_and(|r| listed(RLIMITS, r));
+    ensure(known, || format!("{v:?} is not a known rlimit"))
+}
+
+fn mount_destination(v: &str) -> Result<(), String> {
+    absolute(v)?;
+    ensure(!v.split('/').any(|c| c == ".."), || {
+        format!("{v:?} has a \"..\" component")
+    })
+}
+
+fn mount_type(v: &str) -> Result<(), String> {
+    match v {
+        "cgroup" | "cgroup2" => Err(format!(
+            "{v:?} is not supported by ringmon yet (cgroup mounts are not implemented)"
+        )),
+        // The spec's own examples spell a bind mount "none"; check_mounts wants the option.
+        "none" => Ok(()),
+        _ => one_of(
+            v,
+            "supported by ringmon",
+            "proc sysfs tmpfs devpts mqueue bind",
+        ),
+    }
+}
+
+/// Mount flags mount(8) knows by name, plus devpts' `newinstance`.
+const MOUNT_FLAGS: &str = "ro rw nosuid suid nodev dev noexec exec sync async dirsync remount \
+    mand nomand atime noatime diratime nodiratime relatime norelatime strictatime nostrictatime \
+    bind rbind private rprivate shared rshared slave rslave unbindable runbindable newinstance";
+
+fn mount_option(v: &str) -> Result<(), String> {
+    let key = v.split_once('=').map_or(v, |(k, _)| k);
+    let refused = |what| Err(format!("{v:?} is not supported by ringmon ({what})"));
+    if key.starts_with("X-mount.") || key.starts_with("x-mount.") {
+        return refused("X-mount options are not implemented");
+    }
+    if key == "idmap" || key == "ridmap" {
+        return refused("idmapped mounts are not implemented");
+    }
+    if listed(MOUNT_FLAGS, v) || (!key.is_empty() && key != v) {
+        return Ok(());
+    }
+    match v.strip_prefix('r').is_some_and(|f| listed(MOUNT_FLAGS, f)) {
+        true => Err(format!(
+            "{v:?} is a recursive mount flag, which ringmon does not support"
+        )),
+        false => Err(format!("{v:?} is not a mount option ringmon supports")),
+    }
+}
+
+/// Elements of the array at a JSON pointer; the walk has already checked their types.
+fn array<'a>(doc: &'a Value, pointer: &str) -> &'a [Value] {
+    doc.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// Each namespace type at most once; joining a mount or user namespace is refused.
+fn check_namespaces(doc: &Value) -> Result<Vec<&str>, SpecError> {
+    let mut seen = Vec::new();
+    for (i, ns) in array(doc, "/linux/namespaces").iter().enumerate() {
+        let ty = str_at(ns, "type").unwrap_or_default();
+        if seen.contains(&ty) {
+            let message = format!("{ty:?} appears more than once");
+            return Err(invalid(format!("linux.namespaces[{i}].type"), message));
+        }
+        seen.push(ty);
+        if str_at(ns, "path").is_some() && (ty == "mount" || ty == "user") {
+            let message = format!("joining a {ty} namespace is not supported");
+            return Err(invalid(format!("linux.namespaces[{i}].path"), message));
+        }
+    }
+    Ok(seen)
+}
+
+/// A field that only makes sense in a namespace of the container's own needs that namespace
+/// in linux.namespaces, and a new user namespace needs both id mappings (as in runc).
+fn check_namespace_needs(doc: &Value, namespaces: &[&str]) -> Result<(), SpecError> {
+    for (path, ns) in namespace_needs(doc)? {
+        if !namespaces.contains(&ns) {
+            let article = if ns == "ipc" { "an" } else { "a" };
+            let message = format!("needs {article} {ns} namespace in linux.namespaces");
+            return Err(invalid(path, message));
+        }
+    }
+    for key in ["uidMappings", "gidMappings"] {
+        if namespaces.contains(&"user") && array(doc, &format!("/linux/{key}")).is_empty() {
+            let message = "required by the user namespace in linux.namespaces";
+            return Err(invalid(format!("linux.{key}"), message));
+        }
+    }
+    Ok(())
+}
+
+/// The fields set in `doc` that need a namespace, each with its namespace; a sysctl that no
+/// namespace scopes is refused outright.
+fn namespace_needs(doc: &Value) -> Result<Vec<(String, &'static str)>, SpecError> {
+    const IPC: &str = "kernel.msgmax kernel.msgmnb kernel.msgmni kernel.sem kernel.shmall \
+        kernel.shmmax kernel.shmmni kernel.shm_rmid_forced";
+    let mut needs = Vec::new();
+    for key in ["hostname", "domainname"] {
+        if str_at(doc, key).is_some_and(|name| !name.is_empty()) {
+            needs.push((key.to_owned(), "uts"));
+        }
+    }
+    for key in ["uidMappings", "gidMappings"] {
+        if !array(doc, &format!("/linux/{key}")).is_empty() {
+            needs.push((format!("linux.{key}"), "user"));
+        }
+    }
+    let sysctl = doc.pointer("/linux/sysctl").and_then(Value::as_object);
+    for key in sysctl.into_iter().flat_map(|map| map.keys()) {
+        let path = format!("linux.sysctl.{key:?}");
+        let ns = if key.contains('/') || key.contains("..") {
+            return Err(invalid(
+                path,
+                "must be a dotted name without \"/\" or \"..\"",
+            ));
+        } else if listed(IPC, key) || key.starts_with("fs.mqueue.") {
+            "ipc"
+        } else if key.starts_with("net.") {
+            "network"
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            "uts"
+        } else {
+            return Err(invalid(path, "not a namespaced sysctl"));
+        };
+        needs.push((path, ns));
+    }
+    Ok(needs)
+}
+
+/// A mount without a type (or of type "none") must be a bind mount.
+fn check_mounts(doc: &Value) -> Result<(), SpecError> {
+    for (i, mount) in array(doc, "/mounts").iter().enumerate() {
+        let options = array(mount, "/options");
+        let bind = options
+            .iter()
+            .any(|o| matches!(o.as_str(), Some("bind" | "rbind")));
+        if !bind && matches!(str_at(mount, "type"), None | Some("none")) {
+            let message = "needed unless options contain \"bind\" or \"rbind\"";
+            return Err(invalid(format!("mounts[{i}].type"), message));
+        }
+    }
+    Ok(())
+}
+
+/// Each rlimit at most once, with soft <= hard.
+fn check_rlimits(doc: &Value) -> Result<(), SpecError> {
+    let mut seen = Vec::new();
+    for (i, rlimit) in array(doc, "/process/rlimits").iter().enumerate() {
+        let ty = str_at(rlimit, "type").unwrap_or_default();
+        if seen.contains(&ty) {
+            let message = format!("{ty} appears more than once");
+            return Err(invalid(format!("process.rlimits[{i}].type"), message));
+        }
+        seen.push(ty);
+        let limit = |key| rlimit.get(key).and_then(Value::as_u64).unwrap_or_default();
+        let (soft, hard) = (limit("soft"), limit("hard"));
+        if soft > hard {
+            let message = format!("soft limit {soft} is above the hard limit {hard}");
+            return Err(invalid(format!("process.rlimits[{i}].soft"), message));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::{prelude::*, sample};
+    use serde_json::json;
+
+    /// `runc spec` (runc 1.1) output, verbatim but for whitespace.
+    fn runc_spec() -> Value {
+        let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        json!({
+            "ociVersion": "1.0.2-dev",
+            "process": {
+                "terminal": true, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
+                "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        "TERM=xterm"],
+                "cwd": "/",
+                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps,
+                                 "ambient": caps},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                "noNewPrivileges": true
+            },
+            "root": {"path": "rootfs", "readonly": true},
+            "hostname": "runc",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                 "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
+                             "gid=5"]},
+                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                 "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                 "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                 "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+            ],
+            "linux": {
+                "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                               {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+                "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                    "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                  "/proc/sysrq-trigger"]
+            }
+        })
+    }
+
+    /// A small valid document with every namespace but user and cgroup, `patch` merged in.
+    fn with(patch: &Value) -> Value {
+        fn merge(base: &mut Value, patch: &Value) {
+            match (base, patch) {
+                (Value::Object(b), Value::Object(p)) => p
+                    .iter()
+                    .for_each(|(k, v)| merge(b.entry(k).or_insert(Value::Null), v)),
+                (b, p) => *b = p.clone(),
+            }
+        }
+        let mut doc = json!({
+            "ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"]},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+                                     {"type": "uts"}, {"type": "network"}]}
+        });
+        merge(&mut doc, patch);
+        doc
+    }
+
+    fn path_of(err: &SpecError) -> &str {
+        match err {
+            SpecError::Unsupported { path, .. } | SpecError::Invalid { path, .. } => path,
+        }
+    }
+
+    #[test]
+    fn runc_default_spec_is_refused_only_for_what_ringmon_lacks() {
+        let mut doc = runc_spec();
+        let err = check(&doc).expect_err("linux.resources is refused");
+        let path = "linux.resources".to_owned();
+        assert_eq!(
+            err,
+            SpecError::Unsupported {
+                path,
+                reason: NO_CGROUPS
+            }
+        );
+        let message = "linux.resources is not supported by ringmon yet (cgroup limits are not \
+                       implemented)";
+        assert_eq!(err.to_string(), message);
+        doc["linux"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("resources");
+        // runc's default also mounts the cgroup filesystem, which ringmon refuses for now.
+        let err = check(&doc).expect_err("the cgroup mount is refused");
+        assert_eq!(path_of(&err), "mounts[6].type");
+        assert!(err
+            .to_string()
+            .contains("\"cgroup\" is not supported by ringmon yet"));
+        doc["mounts"].as_array_mut().expect("an array").pop();
+        assert_eq!(check(&doc), Ok(()));
+    }
+
+    #[test]
+    fn a_document_using_everything_supported_passes() {
+        let doc = with(&json!({
+            "hostname": "box", "domainname": "example", "annotations": {"org.example/k": "v"},
+            "process": {
+                "terminal": false, "consoleSize": {"height": 24, "width": 80}, "cwd": "/srv",
+                "user": {"uid": 1000, "gid": 1000, "umask": 18, "additionalGids": [5, 10]},
+                "env": ["A=", "B=c=d"], "capabilities": {"inheritable": ["CAP_CHECKPOINT_RESTORE"]},
+                "rlimits": [{"type": "RLIMIT_CORE", "hard": u64::MAX, "soft": 0},
+                            {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024}],
+                "noNewPrivileges": true, "oomScoreAdj": -1000
+            },
+            "mounts": [
+                {"destination": "/data", "type": "none", "source": "/srv", "options": ["rbind"]},
+                {"destination": "/etc/hosts", "source": "/etc/hosts", "options": ["bind", "ro"]},
+                {"destination": "/run", "type": "tmpfs", "options": ["nr_inodes=1k", "mpol=local"]}
+            ],
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"},
+                               {"type": "network", "path": "/run/netns/a"}, {"type": "cgroup"},
+                               {"type": "user"}],
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1",
+                           "fs.mqueue.msg_max": "10", "kernel.domainname": "x"},
+                "rootfsPropagation": "rslave", "maskedPaths": ["/proc/kcore"],
+                "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "unchecked": ["here"]}
+            }
+        }));
+        assert_eq!(check(&doc), Ok(()));
+    }
+
+    #[test]
+    fn null_and_empty_values_count_as_absent() {
+        let doc = with(&json!({
+            "hooks": {}, "proccess": null, "vm": {}, "process": {"scheduler": null, "rlimits": []},
+            "linux": {"devices": [], "resources": {}, "uidMappings": null}
+        }));
+        assert_eq!(check(&doc), Ok(()));
+        let err = check(&with(&json!({"root": {"path": null}}))).expect_err("no root.path");
+        assert_eq!(err.to_string(), "root.path: required field is missing");
+    }
+
+    #[test]
+    fn unknown_and_unimplemented_fields_are_unsupported() {
+        let cases = json!([
+            [{"proccess": {"args": ["sh"]}}, "proccess"],
+            [{"process": {"capabilites": {"bounding": ["x"]}, "cwd": "x"}}, "process.capabilites"],
+            [{"mounts": [{"destination": "/x", "uidMappings": [1]}]}, "mounts[0].uidMappings"],
+            [{"hooks": {"prestart": [{"path": "/bin/true"}]}}, "hooks"],
+            [{"vm": {"hypervisor": {"path": "/qemu"}}}, "vm"],
+            [{"process": {"apparmorProfile": "docker-default"}}, "process.apparmorProfile"],
+            [{"process": {"ioPriority": {"class": "IOPRIO_CLASS_RT"}}}, "process.ioPriority"],
+            [{"process": {"user": {"uid": 0, "username": "root"}}}, "process.user.username"],
+            [{"linux": {"devices": [{"path": "/dev/fuse"}]}}, "linux.devices"],
+            [{"linux": {"cgroupsPath": "/ringmon/a"}}, "linux.cgroupsPath"],
+            [{"linux": {"timeOffsets": {"monotonic": {"secs": 1}}}}, "linux.timeOffsets"],
+            [{"linux": {"intelRdt": {"closID": "a"}}}, "linux.intelRdt"]
+        ]);
+        for case in cases.as_array().expect("cases") {
+            match check(&with(&case[0])) {
+                Err(SpecError::Unsupported { path, .. }) => assert_eq!(path, case[1]),
+                other => panic!("{}: expected Unsupported, got {other:?}", case[1]),
+            }
+        }
+        let err = check(&with(&cases[11][0])).expect_err("intelRdt is refused");
+        assert_eq!(
+            err.to_string(),
+            "linux.intelRdt is not supported by ringmon"
+        );
+        let err = check(&json!([])).expect_err("not an object");
+        assert_eq!(
+            err.to_string(),
+            "config.json: expected an object, found an array"
+        );
+    }
+
+    #[test]
+    fn values_ringmon_cannot_honour_are_invalid() {
+        let pid = json!([{"type": "pid"}]);
+        let ns = |types: &[&str]| types.iter().map(|t| json!({"type": t})).collect::<Value>();
+        let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        let opts =
+            |o: &[&str]| json!({"mounts": [{"destination": "/x", "type": "tmpfs", "options": o}]});
+        let mnt = |m: Value| json!({"mounts": [m]});
+        let rl = |t: &str, hard: u64, soft: u64| json!({"type": t, "hard": hard, "soft": soft});
+        let groups = [
+            json!([
+                [{"linux": {"namespaces": ns(&["pid", "time"])}}, "linux.namespaces[1].type",
+                 "\"time\" is not supported by ringmon (supported: pid, network, mount, ipc, uts, \
+                  cgroup, user)"],
+                [{"linux": {"namespaces": ns(&["pid", "pid"])}}, "linux.namespaces[1].type",
+                 "\"pid\" appears more than once"],
+                [{"linux": {"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}},
+                 "linux.namespaces[0].path", "joining a mount namespace is not supported"],
+                [{"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}]}},
+                 "linux.namespaces[0].path", "joining a user namespace is not supported"],
+                [{"linux": {"namespaces": [{"type": "ipc", "path": "ns/ipc"}]}},
+                 "linux.namespaces[0].path", "\"ns/ipc\" is not an absolute path"],
+                [{"hostname": "h", "linux": {"namespaces": pid}}, "hostname",
+                 "needs a uts namespace"]
+            ]),
+            json!([
+                [{"linux": {"sysctl": {"vm.swappiness": "0"}}}, "linux.sysctl.\"vm.swappiness\"",
+                 "not a namespaced sysctl"],
+                [{"linux": {"namespaces": pid, "sysctl": {"net.core.somaxconn": "1"}}},
+                 "linux.sysctl.\"net.core.somaxconn\"",
+                 "needs a network namespace in linux.namespaces"],
+                [{"linux": {"namespaces": pid, "sysctl": {"kernel.sem": "1"}}},
+                 "linux.sysctl.\"kernel.sem\"", "needs an ipc namespace"],
+                [{"linux": {"sysctl": {"net/ipv4/ip_forward": "1"}}},
+                 "linux.sysctl.\"net/ipv4/ip_forward\"", "dotted name"],
+                [{"linux": {"uidMappings": map}}, "linux.uidMappings", "needs a user namespace"],
+                [{"linux": {"namespaces": ns(&["user"]), "uidMappings": map}}, "linux.gidMappings",
+                 "required by the user namespace"],
+                [{"linux": {"rootfsPropagation": "slaved"}}, "linux.rootfsPropagation",
+                 "\"slaved\" is not a mount propagation (supported: private, rprivate, slave"]
+            ]),
+            json!([
+            [mnt(json!({"destination": "tmp", "type": "tmpfs"})), "mounts[0].destination",
+             "\"tmp\" is not an absolute path"],
+            [mnt(json!({"destination": "/a/../etc", "type": "tmpfs"})), "mounts[0].destination",
+             "\"..\""],
+            [mnt(json!({"destination": "/x", "type": "cgroup2"})), "mounts[0].type",
+             "\"cgroup2\" is not supported by ringmon yet (cgroup mounts are not implemented)"],
+            [mnt(json!({"destination": "/x", "type": "overlay"})), "mounts[0].type",
+             "\"overlay\" is not supported by ringmon (supported: proc, sysfs"],
+            [mnt(json!({"destination": "/x", "source": "/y", "options": ["ro"]})), "mounts[0].type",
+             "needed unless options contain \"bind\" or \"rbind\""],
+            [opts(&["ro", "rro"]), "mounts[0].options[1]",
+             "\"rro\" is a recursive mount flag, which ringmon does not support"],
+            [opts(&["idmap"]), "mounts[0].options[0]", "(idmapped mounts are not implemented)"],
+            [opts(&["X-mount.mkdir=0755"]), "mounts[0].options[0]", "X-mount options"],
+            [opts(&["nosuid", "tmpcopyup"]), "mounts[0].options[1]",
+             "\"tmpcopyup\" is not a mount option ringmon supports"]
+        ]),
+            json!([
+                [{"process": {"capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_X"]}}},
+                 "process.capabilities.bounding[2]", "\"CAP_X\" is not a known capability"],
+                [{"process": {"rlimits": [rl("RLIMIT_FOO", 1, 1)]}}, "process.rlimits[0].type",
+                 "\"RLIMIT_FOO\" is not a known rlimit"],
+                [{"process": {"rlimits": [rl("RLIMIT_AS", 1, 2)]}}, "process.rlimits[0].soft",
+                 "soft limit 2 is above the hard limit 1"],
+                [{"process": {"rlimits": [rl("RLIMIT_AS", 1, 1), rl("RLIMIT_AS", 2, 2)]}},
+                 "process.rlimits[1].type", "RLIMIT_AS appears more than once"],
+                [{"process": {"oomScoreAdj": 1001}}, "process.oomScoreAdj",
+                 "expected an integer from -1000 to 1000, found 1001"],
+                [{"process": {"env": ["PATH=/bin", "TERM"]}}, "process.env[1]", "NAME=value"],
+                [{"process": {"cwd": "tmp"}}, "process.cwd", "\"tmp\" is not an absolute path"],
+                [{"ociVersion": "2.0.0"}, "ociVersion", "\"2.0.0\" is not a 1.x OCI version"]
+            ]),
+            json!([
+                [{"root": {"path": ""}}, "root.path", "must not be empty"],
+                [{"linux": {"uidMappings": [{"hostID": 1, "size": 1}]}},
+                 "linux.uidMappings[0].containerID", "required field is missing"],
+                [{"process": {"args": "sh"}}, "process.args",
+                 "expected an array of strings, found a string"],
+                [{"process": {"args": ["sh", 1]}}, "process.args[1]", "expected a string, found 1"],
+                [{"process": {"user": {"uid": -1}}}, "process.user.uid",
+                 "expected an unsigned 32-bit integer, found -1"],
+                [{"annotations": {"a": true}}, "annotations.\"a\"",
+                 "expected a string, found true"],
+                [{"process": {"user": {"gid": 4_294_967_296u64}}}, "process.user.gid",
+                 "expected an unsigned 32-bit integer, found 4294967296"],
+                [{"linux": {"seccomp": "unconfined"}}, "linux.seccomp",
+                 "expected an object, found a string"]
+            ]),
+        ];
+        for case in groups.iter().flat_map(|g| g.as_array().expect("cases")) {
+            match check(&with(&case[0])) {
+                Err(SpecError::Invalid { path, message }) => {
+                    assert_eq!(path, case[1]);
+                    let want = case[2].as_str().expect("a message");
+                    assert!(message.contains(want), "{path}: {message:?} lacks {want:?}");
+                }
+                other => panic!("{}: expected Invalid, got {other:?}", case[1]),
+            }
+        }
+        let err = check(&with(&groups[1][0][0])).expect_err("vm.swappiness is refused");
+        assert_eq!(
+            err.to_string(),
+            "linux.sysctl.\"vm.swappiness\": not a namespaced sysctl"
+        );
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Step {
+        Key(&'static str),
+        First,
+    }
+
+    /// Every node of the allowlist, plus an unknown key in each object, with its kind.
+    fn nodes(fields: &'static [Field], at: &[Step], out: &mut Vec<(Vec<Step>, &'static Kind)>) {
+        out.push((
+            [at, &[Step::Key("bogusKey")]].concat(),
+            &Kind::Refused(None),
+        ));
+        for Field(name, kind, _) in fields {
+            let path = [at, &[Step::Key(name)]].concat();
+            match kind {
+                Kind::Obj(inner) => nodes(inner, &path, out),
+                Kind::List(Kind::Obj(inner)) => {
+                    nodes(inner, &[&path[..], &[Step::First]].concat(), out)
+                }
+                _ => {}
+            }
+            out.push((path, kind));
+        }
+    }
+
+    /// Present (non-absent) values that `kind` must refuse.
+    fn wrong_values(kind: &Kind) -> Vec<Value> {
+        match kind {
+            Kind::Str(_) => vec![json!(7), json!(false), json!(["a"]), json!({"a": "b"})],
+            Kind::Bool => vec![json!("true"), json!(1), json!([true])],
+            Kind::U32 | Kind::U64 | Kind::Int(..) => vec![json!("1"), json!(1.5), json!(-5000)],
+            Kind::List(_) => vec![json!("a"), json!({"a": 1}), json!([null]), json!([[1]])],
+            Kind::Map(_) => vec![json!("a"), json!(["a"]), json!({"k": 1})],
+            Kind::Obj(_) | Kind::Opaque => vec![json!("a"), json!(3), json!(["a"])],
+            Kind::Refused(_) => vec![json!("a"), json!({"a": 1}), json!(true)],
+        }
+    }
+
+    /// Puts `value` at `steps`, making objects and one-element arrays on the way; gives up
+    /// where an earlier value is in the way.
+    fn insert(node: &mut Value, steps: &[Step], value: Value) {
+        match (steps, node) {
+            ([], node) => *node = value,
+            ([Step::Key(k), rest @ ..], Value::Object(map)) => {
+                let list = matches!(rest.first(), Some(Step::First));
+                let fresh = if list { json!([]) } else { json!({}) };
+                insert(map.entry(*k).or_insert(fresh), rest, value)
+            }
+            ([Step::First, rest @ ..], Value::Array(items)) => {
+                if items.is_empty() {
+                    items.push(json!({}));
+                }
+                insert(&mut items[0], rest, value)
+            }
+            _ => {}
+        }
+    }
+
+    fn top(path: &str) -> &str {
+        path.split(['.', '[']).next().unwrap_or_default()
+    }
+
+    proptest! {
+        #[test]
+        fn wrong_types_are_reported_under_their_top_level_key(
+            picks in prop::collection::vec(any::<(sample::Index, sample::Index)>(), 1..6)
+        ) {
+            let mut all = Vec::new();
+            nodes(TOP, &[], &mut all);
+            let mut doc = json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"}});
+            let mut tops = Vec::new();
+            for (node, value) in picks {
+                let (steps, kind) = node.get(&all);
+                insert(&mut doc, steps, value.get(&wrong_values(kind)).clone());
+                if let Some(Step::Key(k)) = steps.first() {
+                    tops.push(*k);
+                }
+            }
+            let err = check(&doc).expect_err("a wrong value is never accepted");
+            prop_assert!(tops.contains(&top(path_of(&err))), "{err} not under {tops:?} in {doc}");
+        }
+    }
+}
