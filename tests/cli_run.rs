@@ -78,12 +78,12 @@ fn missing_and_non_executable_commands_fail_with_127_and_126() {
         "{out:?}"
     );
 
-    let f = d.root().join("not-executable");
-    std::fs::write(&f, "#!/bin/sh\necho no\n").expect("write");
+    // The test's directory reaches the container through a volume (its /tmp is private).
+    std::fs::write(d.root().join("not-executable"), "#!/bin/sh\necho no\n").expect("write");
+    let vol = format!("{}:/mnt:ro", d.root().display());
     let out = d
         .cli()
-        .args(["run", "--rm", "-t", "--"])
-        .arg(&f)
+        .args(["run", "--rm", "-t", "-v", &vol, "--", "/mnt/not-executable"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(126), "{out:?}");

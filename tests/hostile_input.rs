@@ -41,6 +41,13 @@ fn garbage_oversize_and_half_messages_affect_only_their_sender() {
         reply.contains("\"ok\":false"),
         "junk got no error reply: {reply:.200}"
     );
+    // One error per non-empty line, all delivered although we shut down our writing side
+    // first (a half-close still gets its replies).
+    let lines = junk
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(reply.lines().count(), lines, "a reply for every junk line");
     still_serving(&d);
 
     // A 16 MiB line: an error naming the limit, then the connection closes.

@@ -86,9 +86,9 @@ impl Conn {
                     if self.rbuf.len() > MAX_REQUEST_LINE {
                         return ReadOutcome::Oversized;
                     }
-                    if n < scratch.len() {
-                        return ReadOutcome::Open;
-                    }
+                    // A short read does not mean the socket is drained to its end: the
+                    // peer's shutdown may already be queued behind this data, and the
+                    // multishot poll will not fire again for it. Read until EAGAIN or 0.
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         return ReadOutcome::More;

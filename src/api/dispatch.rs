@@ -113,7 +113,12 @@ impl Daemon {
         match outcome {
             ReadOutcome::Open => {}
             ReadOutcome::More => self.read_again.push(key),
-            ReadOutcome::Eof => self.close_conn(key),
+            ReadOutcome::Eof => {
+                // The peer may only have shut down its writing side: its replies are still
+                // owed. Close once they are flushed (or the socket fails).
+                self.conns[key].closing = true;
+                self.close_conn(key);
+            }
             ReadOutcome::Oversized => {
                 let err = ApiError::new(
                     ErrorCode::BadRequest,
