@@ -5,7 +5,7 @@
 mod common;
 
 use common::rootfs::{busybox_bundle, read_config, write_config};
-use common::{run_api, TestDaemon};
+use common::{run_api, start_attached, TestDaemon};
 use serde_json::json;
 
 fn text(out: &[u8]) -> String {
@@ -165,25 +165,8 @@ fn a_container_sees_no_daemon_process_or_fd() {
         .open(format!("/proc/{pid}/exe"))
         .expect_err("the sealed binary must not open for writing");
     assert_eq!(err.raw_os_error(), Some(libc::ETXTBSY), "{err}");
-    let attach = c.send("attach", json!({"id": id})).expect("attach");
-    c.call("start", json!({"id": id})).expect("start");
-    let mut out = Vec::new();
-    loop {
-        let m = c.next_message().expect("message");
-        if m.id != Some(attach) {
-            continue;
-        }
-        if m.event.as_deref() == Some("output") {
-            use base64::Engine;
-            out.extend(
-                base64::engine::general_purpose::STANDARD
-                    .decode(m.rest["data"].as_str().expect("data"))
-                    .expect("b64"),
-            );
-        } else {
-            break;
-        }
-    }
+    let (code, out) = start_attached(&mut c, &id);
+    assert_eq!(code, 0);
     let out = text(&out);
     let pids: Vec<&str> = out.split("fd1:").next().expect("pids").lines().collect();
     // PID 1 (sh) and the ls and grep it started: no daemon, no host process.
@@ -416,5 +399,50 @@ fn volumes_bind_host_directories() {
         text(&out.stderr).contains("Read-only file system"),
         "{out:?}"
     );
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn sysctls_rlimits_umask_oom_score_and_seccomp_apply() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let mut spec = read_config(&bundle);
+    spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
+    spec["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+    spec["process"]["user"]["umask"] = json!(0o027);
+    spec["process"]["oomScoreAdj"] = json!(500);
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    spec["root"]["readonly"] = json!(false);
+    write_config(&bundle, &spec);
+    let before = d.baseline();
+    let mut c = d.client();
+    let script =
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni; ulimit -n; ulimit -Hn; \
+                  umask; cat /proc/self/oom_score_adj; mkdir /tmp/blocked || echo mkdir-refused";
+    let (code, out, id) = run_api(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(), "args": ["sh", "-c", script]}),
+    );
+    let out = text(&out);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..6],
+        ["1", "1234", "256", "512", "0027", "500"],
+        "{out}"
+    );
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("mkdir-refused"), "{out}");
+    // The host's values are untouched.
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni")
+            .expect("shmmni")
+            .trim(),
+        "1234"
+    );
+    c.call("delete", json!({"id": id})).expect("delete");
     d.assert_back_to(&before);
 }

@@ -170,9 +170,15 @@ pub fn children_of(pid: i32) -> (usize, usize) {
 
 /// create + attach + start + wait over one connection; returns (exit code, output, id).
 pub fn run_api(c: &mut Client, params: serde_json::Value) -> (i32, Vec<u8>, String) {
-    use base64::Engine;
     let res = c.call("create", params).expect("create");
     let id = res["id"].as_str().expect("id").to_string();
+    let (code, out) = start_attached(c, &id);
+    (code, out, id)
+}
+
+/// attach + start + wait for a created container; returns (exit code, output).
+pub fn start_attached(c: &mut Client, id: &str) -> (i32, Vec<u8>) {
+    use base64::Engine;
     let attach = c
         .send("attach", serde_json::json!({"id": id}))
         .expect("attach");
@@ -190,7 +196,7 @@ pub fn run_api(c: &mut Client, params: serde_json::Value) -> (i32, Vec<u8>, Stri
             );
         } else if m.id == Some(attach) && m.event.is_none() {
             let v = ringmon::api::client::into_result(m).expect("exit");
-            return (v["exit_code"].as_i64().expect("code") as i32, out, id);
+            return (v["exit_code"].as_i64().expect("code") as i32, out);
         }
     }
 }

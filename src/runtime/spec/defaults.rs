@@ -72,21 +72,29 @@ fn base_mounts() -> Vec<Value> {
     ]
 }
 
+/// `sh` as root in "/", with `caps` as its bounding, effective and permitted sets.
+fn process(tty: bool, caps: &[&str]) -> Value {
+    json!({
+        "terminal": tty,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["sh"],
+        "env": env(tty),
+        "cwd": "/",
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps}
+    })
+}
+
 /// What `ringmon spec` writes and `--rootfs DIR` uses: runc's default.
 pub fn runc_like(tty: bool, rootfs: &str) -> Value {
-    let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    let mut process = process(
+        tty,
+        &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    );
+    process["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
+    process["noNewPrivileges"] = json!(true);
     json!({
         "ociVersion": "1.2.0",
-        "process": {
-            "terminal": tty,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": env(tty),
-            "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": true
-        },
+        "process": process,
         "root": {"path": rootfs, "readonly": true},
         "hostname": "ringmon",
         "mounts": base_mounts(),
@@ -113,15 +121,7 @@ pub fn host(tty: bool, hostname: &str) -> Value {
     );
     json!({
         "ociVersion": "1.2.0",
-        "process": {
-            "terminal": tty,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": env(tty),
-            "cwd": "/",
-            "capabilities": {"bounding": DOCKER_CAPS, "effective": DOCKER_CAPS,
-                             "permitted": DOCKER_CAPS}
-        },
+        "process": process(tty, DOCKER_CAPS),
         "root": {"path": "/", "readonly": true},
         "hostname": hostname,
         "mounts": mounts,
@@ -131,4 +131,38 @@ pub fn host(tty: bool, hostname: &str) -> Value {
             "readonlyPaths": READONLY
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_specs_pass_the_allowlist() {
+        for tty in [false, true] {
+            super::super::validate::check(&runc_like(tty, "rootfs")).expect("runc-like");
+            super::super::validate::check(&host(tty, "abc")).expect("host");
+        }
+    }
+
+    #[test]
+    fn the_host_default_prepares_with_the_host_root_bound_at_the_staging_dir() {
+        let o = super::super::Overrides {
+            args: &["true".to_string()],
+            ..Default::default()
+        };
+        let p = super::super::prepare(
+            super::super::Source::Host,
+            &o,
+            "abc",
+            std::path::Path::new("/run/x/host-root"),
+        )
+        .expect("prepare");
+        assert_eq!(p.plan.host_root_at.as_deref(), Some("/run/x/host-root"));
+        assert!(p.plan.readonly_root);
+        assert_eq!(p.clone_flags & libc::CLONE_NEWNET, 0, "host network");
+        assert_ne!(p.clone_flags & libc::CLONE_NEWPID, 0);
+        assert!(p.plan.mounts.iter().any(|m| m.destination == "/tmp"));
+        assert_eq!(p.plan.hostname.as_deref(), Some("abc"));
+    }
 }
