@@ -1,7 +1,9 @@
 //! Sequential container latency against a real daemon (no criterion: each sample is a
 //! whole container lifetime). Prints medians; run with `cargo bench --bench run_latency`.
 //!
-//! - api: create -> attach -> start -> exit reported -> delete of `true`, one connection.
+//! - api: create -> attach -> start -> exit reported -> delete of `true`, one connection, in
+//!   the embedded default (host root read-only; pid, ipc, uts, mount namespaces), and in a
+//!   busybox bundle with `ringmon spec`'s default (adds a network namespace).
 //! - cli: `ringmon run --rm -- true`, a new CLI process per container (what a user types).
 //! - floor: fork+exec of `true` from this process (std::process::Command), no daemon.
 
@@ -74,6 +76,50 @@ fn main() {
                 .expect("delete");
         });
     }
+    if std::path::Path::new("/bin/busybox").exists() {
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs/bin")).expect("mkdir");
+        std::fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox")).expect("copy");
+        std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/true")).expect("link");
+        let st = Command::new(BIN)
+            .args(["spec", "--bundle"])
+            .arg(&bundle)
+            .status()
+            .expect("spec");
+        assert!(st.success());
+        let b = bundle.display().to_string();
+        report("api  run `true` busybox bundle", n, || {
+            let id = c
+                .call("create", serde_json::json!({"args": ["true"], "bundle": b}))
+                .expect("create")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let a = c
+                .send("attach", serde_json::json!({"id": id}))
+                .expect("attach");
+            c.call("start", serde_json::json!({"id": id}))
+                .expect("start");
+            c.wait_reply(a).expect("exit");
+            c.call("delete", serde_json::json!({"id": id}))
+                .expect("delete");
+        });
+    } else {
+        println!("api  run `true` busybox bundle : skipped, /bin/busybox missing (busybox-static)");
+    }
+    report(
+        "cli  `ringmon run -t --rm -- no-such-cmd` (127)",
+        n.min(200),
+        || {
+            let st = Command::new(BIN)
+                .env("RINGMON_SOCKET", &socket)
+                .args(["run", "-t", "--rm", "--", "no-such-cmd"])
+                .stdout(Stdio::null())
+                .status()
+                .expect("cli");
+            assert_eq!(st.code(), Some(127));
+        },
+    );
     report("cli  `ringmon run --rm -- true`", n.min(200), || {
         let st = Command::new(BIN)
             .env("RINGMON_SOCKET", &socket)
