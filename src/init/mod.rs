@@ -134,7 +134,7 @@ fn exec(sync: &OwnedFd, job: &Job, filter: Option<&seccomp::Filter>) -> i32 {
         .env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        .unwrap_or(crate::runtime::spec::defaults::DEFAULT_PATH);
     let (e, message) = match resolve(&binary, path_env) {
         Ok(path) => {
             let e = prepare_and_exec(&path, job, filter);

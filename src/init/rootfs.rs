@@ -133,26 +133,27 @@ pub fn pivot(root: OwnedFd, readonly: bool) -> Result<(), RootfsError> {
     rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
     drop(root);
     if readonly {
-        let flags = kept_flags(
-            rustix::fs::statvfs("/")
-                .map_err(sys("statvfs", "/"))?
-                .f_flag
-                .bits(),
-        );
-        rustix::mount::mount_remount(
-            "/",
-            MountFlags::BIND | MountFlags::RDONLY | MountFlags::from_bits_retain(flags),
-            "",
-        )
-        .map_err(sys("mount -o remount,bind,ro", "/"))?;
+        remount_readonly("/", "/")?;
     }
     Ok(())
 }
 
-/// The statvfs flags a bind remount must keep (ST_* equal MS_* for these).
-fn kept_flags(f_flag: u64) -> u32 {
+/// Remounts the bind mount at `target` read-only, keeping the flags it has (nosuid, nodev,
+/// noexec, atime: ST_* equal MS_* for these), which a bind remount would otherwise clear.
+fn remount_readonly(target: &str, what: &str) -> Result<(), RootfsError> {
     const KEEP: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x400 | 0x800 | 0x1000;
-    (f_flag & KEEP) as u32
+    let f_flag = rustix::fs::statvfs(target)
+        .map_err(sys("statvfs", what))?
+        .f_flag
+        .bits();
+    rustix::mount::mount_remount(
+        target,
+        MountFlags::BIND
+            | MountFlags::RDONLY
+            | MountFlags::from_bits_retain((f_flag & KEEP) as u32),
+        "",
+    )
+    .map_err(sys("mount -o remount,bind,ro", what))
 }
 
 struct Root<'a> {
@@ -255,16 +256,6 @@ impl Root<'_> {
                 rustix::mount::mount_bind(m.source.as_str(), t.as_str())
             };
             res.map_err(sys("mount --bind", format!("{} onto {dest}", m.source)))?;
-            if m.flags != 0 {
-                // The fd still names the directory *under* the new mount: reopen to reach it.
-                let top = self.resolve(dest).map_err(sys("openat2", dest))?;
-                rustix::mount::mount_remount(
-                    proc_fd(&top).as_str(),
-                    MountFlags::BIND | MountFlags::from_bits_retain(m.flags),
-                    "",
-                )
-                .map_err(sys("mount -o remount,bind", dest))?;
-            }
         } else {
             let target = self.ensure(dest, true)?;
             let data = std::ffi::CString::new(m.data.as_str())
@@ -281,8 +272,17 @@ impl Root<'_> {
                 format!("{} ({}) on {dest}", m.source, m.fstype),
             ))?;
         }
+        // The target fd still names the directory *under* the new mount: reopen to reach it.
+        let top = self.resolve(dest).map_err(sys("openat2", dest))?;
+        if m.bind && m.flags != 0 {
+            rustix::mount::mount_remount(
+                proc_fd(&top).as_str(),
+                MountFlags::BIND | MountFlags::from_bits_retain(m.flags),
+                "",
+            )
+            .map_err(sys("mount -o remount,bind", dest))?;
+        }
         if m.propagation != 0 {
-            let top = self.resolve(dest).map_err(sys("openat2", dest))?;
             rustix::mount::mount_change(
                 proc_fd(&top).as_str(),
                 MountPropagationFlags::from_bits_retain(m.propagation),
@@ -290,15 +290,8 @@ impl Root<'_> {
             .map_err(sys("mount --make-*", dest))?;
         }
         if dest == "/dev" && m.fstype == "tmpfs" {
-            let dev = self.resolve("/dev").map_err(sys("openat2", "/dev"))?;
-            let dev = rustix::fs::openat(
-                &dev,
-                ".",
-                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(sys("openat", "/dev"))?;
-            make_devices(dev.as_fd())?;
+            // An O_PATH directory fd serves as the dirfd of mknodat and symlinkat.
+            make_devices(top.as_fd())?;
         }
         Ok(())
     }
@@ -313,7 +306,7 @@ impl Root<'_> {
         let st = rustix::fs::fstat(&target).map_err(sys("fstat", path))?;
         let t = proc_fd(&target);
         if FileType::from_raw_mode(st.st_mode).is_dir() {
-            rustix::mount::mount("tmpfs", t.as_str(), "tmpfs", MountFlags::RDONLY, c"size=0")
+            rustix::mount::mount("tmpfs", t.as_str(), "tmpfs", MountFlags::RDONLY, None)
                 .map_err(sys("mount tmpfs (masked path)", path))
         } else {
             rustix::mount::mount_bind("/dev/null", t.as_str())
@@ -331,21 +324,7 @@ impl Root<'_> {
         rustix::mount::mount_bind_recursive(t.as_str(), t.as_str())
             .map_err(sys("mount --rbind (readonly path)", path))?;
         let top = self.resolve(path).map_err(sys("openat2", path))?;
-        let flags = kept_flags(
-            rustix::fs::fstatvfs(
-                &rustix::fs::openat(&top, ".", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(sys("openat", path))?,
-            )
-            .map_err(sys("fstatvfs", path))?
-            .f_flag
-            .bits(),
-        );
-        rustix::mount::mount_remount(
-            proc_fd(&top).as_str(),
-            MountFlags::BIND | MountFlags::RDONLY | MountFlags::from_bits_retain(flags),
-            "",
-        )
-        .map_err(sys("mount -o remount,bind,ro (readonly path)", path))
+        remount_readonly(&proc_fd(&top), path)
     }
 }
 

@@ -80,22 +80,41 @@ pub enum HandshakeError {
     Closed(&'static str),
 }
 
+/// A message serialized once, its size already checked against `MAX_MESSAGE`.
+#[derive(Debug)]
+pub struct Encoded(Vec<u8>);
+
+impl Encoded {
+    pub fn new<T: Serialize>(msg: &T) -> Result<Self, HandshakeError> {
+        let bytes = serde_json::to_vec(msg).map_err(HandshakeError::Decode)?;
+        if bytes.len() > MAX_MESSAGE {
+            return Err(HandshakeError::TooLarge(bytes.len()));
+        }
+        Ok(Self(bytes))
+    }
+}
+
 /// Sends one message with `fds` attached.
 pub fn send<T: Serialize>(
     sock: BorrowedFd<'_>,
     msg: &T,
     fds: &[BorrowedFd<'_>],
 ) -> Result<(), HandshakeError> {
-    let bytes = serde_json::to_vec(msg).map_err(HandshakeError::Decode)?;
-    if bytes.len() > MAX_MESSAGE {
-        return Err(HandshakeError::TooLarge(bytes.len()));
-    }
+    send_encoded(sock, &Encoded::new(msg)?, fds)
+}
+
+/// Sends an already encoded message with `fds` attached.
+pub fn send_encoded(
+    sock: BorrowedFd<'_>,
+    msg: &Encoded,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), HandshakeError> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(HandshakeError::Send(io::Error::other("too many fds")));
     }
-    rustix::net::sendmsg(sock, &[IoSlice::new(&bytes)], &mut anc, SendFlags::NOSIGNAL)
+    rustix::net::sendmsg(sock, &[IoSlice::new(&msg.0)], &mut anc, SendFlags::NOSIGNAL)
         .map_err(|e| HandshakeError::Send(e.into()))?;
     Ok(())
 }

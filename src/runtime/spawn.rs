@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::pipe::PipeFlags;
 
-use super::handshake::{self, Job, ToInit};
+use super::handshake::{self, Encoded, Job, ToInit};
 use crate::fd_ledger::{Fd, Owner};
 use crate::sys::exec::CStrArray;
 use crate::sys::spawn::spawn_exec;
@@ -95,10 +95,31 @@ impl Drop for PidNsGuard {
     }
 }
 
+/// The job for the init, encoded once by the caller (which checked its size before
+/// spawning anything), and the two facts of it that decide the stdio fds sent along.
+#[derive(Debug)]
+pub struct InitJob {
+    pub message: Encoded,
+    pub tty: bool,
+    /// Pipe mode: send the read end of an stdin pipe.
+    pub stdin: bool,
+}
+
+impl InitJob {
+    pub fn new(job: Job) -> Result<Self, handshake::HandshakeError> {
+        let (tty, stdin) = (job.tty, job.stdin);
+        Ok(Self {
+            message: Encoded::new(&ToInit::Job(Box::new(job)))?,
+            tty,
+            stdin,
+        })
+    }
+}
+
 /// Spawns `ringmon init` from the sealed memfd and sends it `job`.
 pub fn spawn_init(
     exe: &Fd,
-    job: &Job,
+    job: &InitJob,
     ns: &NewNamespaces<'_>,
     owner: Owner,
 ) -> Result<Spawned, SpawnError> {
@@ -124,7 +145,7 @@ pub fn spawn_init(
 
     let (mut stdout, mut stderr, mut stdin) = (None, None, None);
     if job.tty {
-        handshake::send(sync.as_fd(), &ToInit::Job(Box::new(job.clone())), &[])?;
+        handshake::send_encoded(sync.as_fd(), &job.message, &[])?;
     } else {
         let (out_r, out_w) = pipe("stdout")?;
         let (err_r, err_w) = pipe("stderr")?;
@@ -139,11 +160,7 @@ pub fn spawn_init(
         nonblocking(&err_r)?;
         stdout = Some(Fd::new(out_r, owner, "stdout pipe"));
         stderr = Some(Fd::new(err_r, owner, "stderr pipe"));
-        handshake::send(
-            sync.as_fd(),
-            &ToInit::Job(Box::new(job.clone())),
-            &handshake::borrow_all(&pass),
-        )?;
+        handshake::send_encoded(sync.as_fd(), &job.message, &handshake::borrow_all(&pass))?;
         // Our copies of the child's ends close here, so EOF arrives when the child's last
         // copy closes.
     }

@@ -11,7 +11,7 @@ use crate::fd_ledger::Fd;
 use crate::logs::cri::Stream;
 use crate::logs::writer::LogWriter;
 use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
-use crate::runtime::spawn::{spawn_init, NewNamespaces};
+use crate::runtime::spawn::{spawn_init, InitJob, NewNamespaces};
 use crate::runtime::spec;
 use crate::supervisor::container::{Container, OutStream, ReplyTo, Status, StdinSink};
 use crate::supervisor::ids;
@@ -173,28 +173,30 @@ impl Daemon {
         let prepared = spec::prepare(source, &overrides, &id[..12], &self.cfg.host_root_staging())
             .map_err(|e| fail(&dir, ErrorCode::BadRequest, e.to_string()))?;
         let tty = prepared.tty;
-        let job = Job {
-            args: prepared.args.clone(),
-            env: prepared.env.clone(),
-            cwd: prepared.cwd.clone(),
+        let args = prepared.args;
+        let job = InitJob::new(Job {
+            args: args.clone(),
+            env: prepared.env,
+            cwd: prepared.cwd,
             tty,
             stdin: p.stdin && !tty,
             winsize: p.winsize.or(prepared.winsize),
             container: prepared.plan,
+        });
+        let job = match job {
+            Ok(job) => job,
+            Err(HandshakeError::TooLarge(size)) => {
+                return Err(fail(
+                    &dir,
+                    ErrorCode::BadRequest,
+                    format!(
+                        "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
+                        crate::runtime::handshake::MAX_MESSAGE
+                    ),
+                ))
+            }
+            Err(e) => return Err(fail(&dir, ErrorCode::Internal, format!("encode job: {e}"))),
         };
-        let size = serde_json::to_vec(&ToInit::Job(Box::new(job.clone())))
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if size > crate::runtime::handshake::MAX_MESSAGE {
-            return Err(fail(
-                &dir,
-                ErrorCode::BadRequest,
-                format!(
-                    "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
-                    crate::runtime::handshake::MAX_MESSAGE
-                ),
-            ));
-        }
         let ns = NewNamespaces {
             clone_flags: prepared.clone_flags,
             pid_ns: prepared.pid_ns.as_deref(),
@@ -224,7 +226,7 @@ impl Daemon {
             name: name.clone(),
             status: Status::Creating,
             pid: spawned.pid,
-            args: job.args,
+            args,
             tty,
             created_at: now_rfc3339(),
             started_at: None,

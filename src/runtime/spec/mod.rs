@@ -56,7 +56,6 @@ pub struct Prepared {
     pub clone_flags: i32,
     /// A pid namespace to join: the daemon enters it around the clone.
     pub pid_ns: Option<String>,
-    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +88,7 @@ pub fn prepare(
             let bytes = std::fs::read(&path).map_err(|e| SpecError::Read(path.clone(), e))?;
             let doc: Value =
                 serde_json::from_slice(&bytes).map_err(|e| SpecError::Parse(path.clone(), e))?;
-            (doc, path.display().to_string(), Some(dir.to_path_buf()))
+            (doc, path.display().to_string(), Some(dir))
         }
         Source::Rootfs(dir) => (
             defaults::runc_like(tty, &dir.display().to_string()),
@@ -104,14 +103,12 @@ pub fn prepare(
     };
     apply_overrides(&mut doc, o)?;
     validate::check(&doc).map_err(|e| SpecError::Check(label.clone(), e))?;
-    if let Some(s) = doc.pointer("/linux/seccomp").filter(|v| !v.is_null()) {
-        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(s.clone())
-            .map_err(|e| invalid(format!("{label}: linux.seccomp: {e}")))?;
-        crate::init::seccomp::validate(&s).map_err(|e| invalid(format!("{label}: {e}")))?;
-    }
     let spec: Spec = serde_json::from_value(doc).map_err(|e| invalid(format!("{label}: {e}")))?;
-    let base = bundle.as_deref().unwrap_or(Path::new("/"));
-    to_prepared(&spec, base, host_root_staging, bundle.clone())
+    // `validate` leaves the inside of linux.seccomp to the module that compiles it.
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        crate::init::seccomp::validate(s).map_err(|e| invalid(format!("{label}: {e}")))?;
+    }
+    to_prepared(&spec, bundle.unwrap_or(Path::new("/")), host_root_staging)
         .map_err(|e| invalid(format!("{label}: {e}")))
 }
 
@@ -137,10 +134,8 @@ fn apply_overrides(doc: &mut Value, o: &Overrides<'_>) -> Result<(), SpecError> 
             .collect(),
         _ => Vec::new(),
     };
+    // Malformed entries are refused by `validate` (process.env[i] needs '=').
     for kv in o.env {
-        if !kv.contains('=') || kv.starts_with('=') {
-            return Err(invalid(format!("env: {kv:?} is not KEY=VALUE")));
-        }
         let key = kv.split('=').next().unwrap_or("");
         env.retain(|b| b.split('=').next() != Some(key));
         env.push(kv.clone());
@@ -214,12 +209,7 @@ fn parse_volume(s: &str) -> Result<Value, SpecError> {
               "options": ["rbind", mode, "rprivate"]}))
 }
 
-fn to_prepared(
-    spec: &Spec,
-    base: &Path,
-    staging: &Path,
-    bundle: Option<PathBuf>,
-) -> Result<Prepared, String> {
+fn to_prepared(spec: &Spec, base: &Path, staging: &Path) -> Result<Prepared, String> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
@@ -388,6 +378,5 @@ fn to_prepared(
         plan,
         clone_flags,
         pid_ns,
-        bundle,
     })
 }

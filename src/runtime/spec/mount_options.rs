@@ -49,19 +49,78 @@ const FLAGS: &[(&str, bool, u32)] = &[
     ("nostrictatime", true, MS_STRICTATIME),
 ];
 
+/// Propagation words and their MS_* bits.
+pub const PROPAGATIONS: [(&str, u32); 8] = [
+    ("private", MS_PRIVATE),
+    ("rprivate", MS_PRIVATE | MS_REC),
+    ("slave", MS_SLAVE),
+    ("rslave", MS_SLAVE | MS_REC),
+    ("shared", MS_SHARED),
+    ("rshared", MS_SHARED | MS_REC),
+    ("unbindable", MS_UNBINDABLE),
+    ("runbindable", MS_UNBINDABLE | MS_REC),
+];
+
 /// Parses a propagation word (`rslave`, `private`, ...) into MS_* bits.
 pub fn propagation(word: &str) -> Option<u32> {
-    Some(match word {
-        "private" => MS_PRIVATE,
-        "rprivate" => MS_PRIVATE | MS_REC,
-        "slave" => MS_SLAVE,
-        "rslave" => MS_SLAVE | MS_REC,
-        "shared" => MS_SHARED,
-        "rshared" => MS_SHARED | MS_REC,
-        "unbindable" => MS_UNBINDABLE,
-        "runbindable" => MS_UNBINDABLE | MS_REC,
-        _ => return None,
-    })
+    PROPAGATIONS
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|&(_, bits)| bits)
+}
+
+/// What one option word does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Word {
+    /// Sets (or, `clear`, clears) an MS_* flag.
+    Flag {
+        clear: bool,
+        bit: u32,
+    },
+    Propagation(u32),
+    Bind {
+        recursive: bool,
+    },
+    /// Filesystem data (`mode=755`, `newinstance`).
+    Data,
+}
+
+/// Classifies one mount(8)-style option word; the error says why it is refused. The spec
+/// check (`validate`) and `parse` share it, so both accept exactly the same words.
+pub fn word(v: &str) -> Result<Word, String> {
+    if let Some(&(_, clear, bit)) = FLAGS.iter().find(|(w, _, _)| *w == v) {
+        return Ok(Word::Flag { clear, bit });
+    }
+    if let Some(p) = propagation(v) {
+        return Ok(Word::Propagation(p));
+    }
+    match v {
+        "bind" => return Ok(Word::Bind { recursive: false }),
+        "rbind" => return Ok(Word::Bind { recursive: true }),
+        "newinstance" => return Ok(Word::Data),
+        _ => {}
+    }
+    let key = v.split_once('=').map_or(v, |(k, _)| k);
+    let refused = |what| Err(format!("{v:?} is not supported by ringmon ({what})"));
+    if key.starts_with("X-mount.") || key.starts_with("x-mount.") {
+        return refused("X-mount options are not implemented");
+    }
+    if key == "idmap" || key == "ridmap" {
+        return refused("idmapped mounts are not implemented");
+    }
+    if v == "remount" {
+        return refused("a container's mounts are made, not remounted");
+    }
+    if !key.is_empty() && key != v && !v.contains(',') {
+        return Ok(Word::Data);
+    }
+    let flag = |w: &str| FLAGS.iter().any(|(f, _, _)| *f == w);
+    match v.strip_prefix('r').is_some_and(flag) {
+        true => Err(format!(
+            "{v:?} is a recursive mount flag, which ringmon does not support"
+        )),
+        false => Err(format!("{v:?} is not a mount option ringmon supports")),
+    }
 }
 
 /// Filesystems ringmon mounts (bind mounts aside).
@@ -86,29 +145,15 @@ pub fn parse(
     };
     let mut data = Vec::new();
     for opt in options {
-        let word = opt.as_str();
-        if let Some(&(_, clear, bit)) = FLAGS.iter().find(|(w, _, _)| *w == word) {
-            if clear {
-                plan.flags &= !bit;
-            } else {
-                plan.flags |= bit;
+        match word(opt)? {
+            Word::Flag { clear: true, bit } => plan.flags &= !bit,
+            Word::Flag { clear: false, bit } => plan.flags |= bit,
+            Word::Propagation(p) => plan.propagation = p,
+            Word::Bind { recursive } => {
+                plan.bind = true;
+                plan.recursive = recursive;
             }
-        } else if let Some(p) = propagation(word) {
-            plan.propagation = p;
-        } else if word == "bind" || word == "rbind" {
-            plan.bind = true;
-            plan.recursive = word == "rbind";
-        } else if word == "remount" {
-            return Err(format!(
-                "option {word:?} is not supported in a container's mounts"
-            ));
-        } else if word == "newinstance" || (word.contains('=') && !word.starts_with('=')) {
-            if word.starts_with("X-mount.") || word.contains(',') {
-                return Err(format!("option {word:?} is not supported"));
-            }
-            data.push(word);
-        } else {
-            return Err(format!("unknown mount option {word:?}"));
+            Word::Data => data.push(opt.as_str()),
         }
     }
     if plan.bind {

@@ -11,6 +11,9 @@
 use serde_json::Value;
 use thiserror::Error;
 
+use super::mount_options::{self, FILESYSTEMS, PROPAGATIONS};
+use super::plan::{rlimit_resource, CAPABILITY_NAMES};
+
 /// The first problem [`check`] found, named by its JSON path (`mounts[4].options[1]`).
 #[derive(Debug, Error, PartialEq)]
 pub enum SpecError {
@@ -338,8 +341,8 @@ fn env_entry(v: &str) -> Result<(), String> {
 }
 
 fn propagation(v: &str) -> Result<(), String> {
-    let words = "private rprivate slave rslave shared rshared unbindable runbindable";
-    one_of(v, "a mount propagation", words)
+    let words = PROPAGATIONS.map(|(w, _)| w).join(" ");
+    one_of(v, "a mount propagation", &words)
 }
 
 fn namespace_type(v: &str) -> Result<(), String> {
@@ -350,26 +353,16 @@ fn namespace_type(v: &str) -> Result<(), String> {
     )
 }
 
-/// Linux capabilities 0 (`CAP_CHOWN`) to 40 (`CAP_CHECKPOINT_RESTORE`), capabilities(7).
-const CAPS: &str = "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP \
-    LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER \
-    SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE \
-    SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP \
-    MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF \
-    CHECKPOINT_RESTORE";
-
 fn capability(v: &str) -> Result<(), String> {
-    let known = v.strip_prefix("CAP_").is_some_and(|c| listed(CAPS, c));
-    ensure(known, || format!("{v:?} is not a known capability"))
+    ensure(CAPABILITY_NAMES.contains(&v), || {
+        format!("{v:?} is not a known capability")
+    })
 }
 
 fn rlimit_type(v: &str) -> Result<(), String> {
-    const RLIMITS: &str = "AS CORE CPU DATA FSIZE LOCKS MEMLOCK MSGQUEUE NICE NOFILE NPROC RSS \
-        RTPRIO RTTIME SIGPENDING STACK";
-    let known = v
-        .strip_prefix("RLIMIT_")
-        .is_some_and(|r| listed(RLIMITS, r));
-    ensure(known, || format!("{v:?} is not a known rlimit"))
+    ensure(rlimit_resource(v).is_some(), || {
+        format!("{v:?} is not a known rlimit")
+    })
 }
 
 fn mount_destination(v: &str) -> Result<(), String> {
@@ -389,34 +382,13 @@ fn mount_type(v: &str) -> Result<(), String> {
         _ => one_of(
             v,
             "supported by ringmon",
-            "proc sysfs tmpfs devpts mqueue bind",
+            &[FILESYSTEMS, &["bind"]].concat().join(" "),
         ),
     }
 }
 
-/// Mount flags mount(8) knows by name, plus devpts' `newinstance`.
-const MOUNT_FLAGS: &str = "ro rw nosuid suid nodev dev noexec exec sync async dirsync remount \
-    mand nomand atime noatime diratime nodiratime relatime norelatime strictatime nostrictatime \
-    bind rbind private rprivate shared rshared slave rslave unbindable runbindable newinstance";
-
 fn mount_option(v: &str) -> Result<(), String> {
-    let key = v.split_once('=').map_or(v, |(k, _)| k);
-    let refused = |what| Err(format!("{v:?} is not supported by ringmon ({what})"));
-    if key.starts_with("X-mount.") || key.starts_with("x-mount.") {
-        return refused("X-mount options are not implemented");
-    }
-    if key == "idmap" || key == "ridmap" {
-        return refused("idmapped mounts are not implemented");
-    }
-    if listed(MOUNT_FLAGS, v) || (!key.is_empty() && key != v) {
-        return Ok(());
-    }
-    match v.strip_prefix('r').is_some_and(|f| listed(MOUNT_FLAGS, f)) {
-        true => Err(format!(
-            "{v:?} is a recursive mount flag, which ringmon does not support"
-        )),
-        false => Err(format!("{v:?} is not a mount option ringmon supports")),
-    }
+    mount_options::word(v).map(drop)
 }
 
 /// Elements of the array at a JSON pointer; the walk has already checked their types.
