@@ -58,22 +58,7 @@ fn main() {
 
     for tty in [false, true] {
         report(&format!("api  run `true` tty={tty:<5}"), n, || {
-            let id = c
-                .call("create", serde_json::json!({"args": ["true"], "tty": tty}))
-                .expect("create")["id"]
-                .as_str()
-                .expect("id")
-                .to_string();
-            let a = c
-                .send("attach", serde_json::json!({"id": id}))
-                .expect("attach");
-            let s = c
-                .send("start", serde_json::json!({"id": id}))
-                .expect("start");
-            c.wait_reply(s).expect("start");
-            c.wait_reply(a).expect("exit");
-            c.call("delete", serde_json::json!({"id": id}))
-                .expect("delete");
+            api_run(&mut c, serde_json::json!({"args": ["true"], "tty": tty}))
         });
     }
     if std::path::Path::new("/bin/busybox").exists() {
@@ -89,20 +74,7 @@ fn main() {
         assert!(st.success());
         let b = bundle.display().to_string();
         report("api  run `true` busybox bundle", n, || {
-            let id = c
-                .call("create", serde_json::json!({"args": ["true"], "bundle": b}))
-                .expect("create")["id"]
-                .as_str()
-                .expect("id")
-                .to_string();
-            let a = c
-                .send("attach", serde_json::json!({"id": id}))
-                .expect("attach");
-            c.call("start", serde_json::json!({"id": id}))
-                .expect("start");
-            c.wait_reply(a).expect("exit");
-            c.call("delete", serde_json::json!({"id": id}))
-                .expect("delete");
+            api_run(&mut c, serde_json::json!({"args": ["true"], "bundle": b}))
         });
     } else {
         println!("api  run `true` busybox bundle : skipped, /bin/busybox missing (busybox-static)");
@@ -136,6 +108,22 @@ fn main() {
         rustix::process::Signal::TERM,
     );
     let _ = daemon.wait();
+}
+
+/// One container lifetime over the API: create -> attach -> start -> exit -> delete.
+fn api_run(c: &mut Client, params: serde_json::Value) {
+    let id = c.call("create", params).expect("create")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let a = c
+        .send("attach", serde_json::json!({"id": id}))
+        .expect("attach");
+    c.call("start", serde_json::json!({"id": id}))
+        .expect("start");
+    c.wait_reply(a).expect("exit");
+    c.call("delete", serde_json::json!({"id": id}))
+        .expect("delete");
 }
 
 fn ms(d: Duration) -> f64 {

@@ -12,6 +12,22 @@ fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
 
+/// Creates a container from `bundle` running `args`; returns (id, init pid).
+fn create_in(
+    c: &mut ringmon::api::client::Client,
+    bundle: &std::path::Path,
+    args: &[&str],
+) -> (String, i64) {
+    let res = c
+        .call(
+            "create",
+            json!({"bundle": bundle.display().to_string(), "args": args}),
+        )
+        .expect("create");
+    let id = res["id"].as_str().expect("id").to_string();
+    (id, res["pid"].as_i64().expect("pid"))
+}
+
 #[test]
 fn a_bundle_container_is_isolated_and_matches_its_spec() {
     let d = TestDaemon::start();
@@ -151,15 +167,15 @@ fn a_container_sees_no_daemon_process_or_fd() {
     let before = d.baseline();
     let mut c = d.client();
     // While the init waits for start, its binary cannot be opened for writing.
-    let res = c
-        .call(
-            "create",
-            json!({"bundle": bundle.display().to_string(),
-                   "args": ["sh", "-c", "ls /proc | grep '^[0-9]'; echo fd1:; ls /proc/1/fd; true"]}),
-        )
-        .expect("create");
-    let id = res["id"].as_str().expect("id").to_string();
-    let pid = res["pid"].as_i64().expect("pid");
+    let (id, pid) = create_in(
+        &mut c,
+        &bundle,
+        &[
+            "sh",
+            "-c",
+            "ls /proc | grep '^[0-9]'; echo fd1:; ls /proc/1/fd; true",
+        ],
+    );
     let err = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/{pid}/exe"))
@@ -187,14 +203,7 @@ fn a_container_joins_another_containers_pid_namespace_and_both_delete_cleanly() 
     let bundle = busybox_bundle(d.root());
     let before = d.baseline();
     let mut c = d.client();
-    let res = c
-        .call(
-            "create",
-            json!({"bundle": bundle.display().to_string(), "args": ["sleep", "1000"]}),
-        )
-        .expect("create owner");
-    let owner = res["id"].as_str().expect("id").to_string();
-    let owner_pid = res["pid"].as_i64().expect("pid");
+    let (owner, owner_pid) = create_in(&mut c, &bundle, &["sleep", "1000"]);
     c.call("start", json!({"id": owner})).expect("start owner");
 
     let joiner = d.root().join("joiner");
