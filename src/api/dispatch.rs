@@ -197,8 +197,31 @@ impl Daemon {
                     None => libc::SIGTERM,
                 };
                 let k = self.lookup(&p.id)?;
-                self.kill(k, sig)?;
+                self.kill(k, sig, p.all)?;
                 self.reply_ok(r, serde_json::json!({}));
+            }
+            "stop" => {
+                let p: StopParams = params(p)?;
+                let sig = match &p.signal {
+                    Some(v) => Some(crate::supervisor::signals::parse(v).map_err(|e| {
+                        ApiError::new(ErrorCode::BadRequest, format!("signal: {e}"))
+                    })?),
+                    None => None,
+                };
+                let grace = match p.timeout {
+                    Some(t) if t.is_finite() && (0.0..=1e9).contains(&t) => {
+                        std::time::Duration::from_secs_f64(t)
+                    }
+                    Some(t) => {
+                        return Err(ApiError::new(
+                            ErrorCode::BadRequest,
+                            format!("timeout: {t} is not a number of seconds from 0"),
+                        ))
+                    }
+                    None => self.cfg.stop_timeout,
+                };
+                let k = self.lookup(&p.id)?;
+                self.stop_container(k, grace, sig, Some(r));
             }
             "delete" => {
                 let p: DeleteParams = params(p)?;
@@ -219,9 +242,20 @@ impl Daemon {
                 self.reply_ok(r, v);
             }
             "stats" => {
-                let NoParams {} = params(p)?;
-                let v = serde_json::to_value(self.stats()).unwrap_or_default();
-                self.reply_ok(r, v);
+                let p: StatsParams = params(p)?;
+                let v = match &p.id {
+                    Some(id) => {
+                        let ct = &self.containers[self.lookup(id)?];
+                        serde_json::to_value(ContainerStats {
+                            id: ct.id.clone(),
+                            name: ct.name.clone(),
+                            status: ct.status.as_str().into(),
+                            usage: ct.cgroup.usage(),
+                        })
+                    }
+                    None => serde_json::to_value(self.stats()),
+                };
+                self.reply_ok(r, v.unwrap_or_default());
             }
             "attach" => {
                 let p: AttachParams = params(p)?;

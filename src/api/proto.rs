@@ -128,6 +128,16 @@ pub struct CreateParams {
     /// Delete the container as soon as it has exited and its waiters are answered.
     #[serde(default)]
     pub auto_remove: bool,
+    /// OCI `linux.resources` (memory, cpu, pids, ...), merged over the spec's.
+    #[serde(default)]
+    pub resources: Option<serde_json::Value>,
+    /// The signal `stop` sends first (default: the spec's annotation, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Accept a container that shares a pid namespace although the daemon has no cgroup
+    /// for it: kill then reaches only its init.
+    #[serde(default)]
+    pub allow_partial_kill: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -143,6 +153,39 @@ pub struct KillParams {
     /// A name ("TERM", "SIGKILL") or a number; default SIGTERM.
     #[serde(default)]
     pub signal: Option<serde_json::Value>,
+    /// Signal every process of the container (its cgroup), not only its init.
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopParams {
+    pub id: String,
+    /// Seconds between the stop signal and SIGKILL; default the daemon's --stop-timeout.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Overrides the container's stop signal.
+    #[serde(default)]
+    pub signal: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsParams {
+    /// A container: its cgroup usage instead of the daemon's stats.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// One container's usage, from its cgroup.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerStats {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    #[serde(flatten)]
+    pub usage: crate::cgroups::stats::Usage,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -194,7 +237,7 @@ pub struct ResizeParams {
 }
 
 /// A container's exit, as reported by wait and inspect.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExitReport {
     /// Exit code, or 128+N for death by signal N.
     pub exit_code: i32,
@@ -204,6 +247,9 @@ pub struct ExitReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub finished_at: String,
+    /// The OOM killer killed the init or another of the container's processes.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -214,6 +260,9 @@ pub struct CreateResult {
     /// Whether the container has a terminal (a bundle's process.terminal decides when the
     /// caller did not ask for one).
     pub tty: bool,
+    /// What the caller accepted with allow_partial_kill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -236,6 +285,15 @@ pub struct ContainerInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
     pub fds: usize,
+    /// The OOM killer killed one of the container's processes.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// Its cgroup directories, one per hierarchy.
+    #[serde(default)]
+    pub cgroup_paths: Vec<String>,
+    /// Why the last delete or stop gave up, naming the processes that survived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -264,6 +322,12 @@ pub struct DaemonStats {
     /// Start-up warnings (e.g. oom_score_adj not permitted).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The cgroup layout containers get: v2, v1, hybrid, or none.
+    #[serde(default)]
+    pub cgroup_layout: String,
+    /// The parent directories of the containers' cgroups, one per hierarchy.
+    #[serde(default)]
+    pub cgroup_parents: Vec<String>,
 }
 
 /// A line from the daemon, as the client parses it.
@@ -284,6 +348,6 @@ pub struct Incoming {
 
 /// Every method, for docs and the sync test.
 pub const METHODS: &[&str] = &[
-    "version", "create", "start", "wait", "kill", "delete", "list", "inspect", "logs", "stats",
-    "attach", "stdin", "resize",
+    "version", "create", "start", "wait", "kill", "stop", "delete", "list", "inspect", "logs",
+    "stats", "attach", "stdin", "resize",
 ];

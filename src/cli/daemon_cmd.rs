@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use crate::daemon::config::CgroupChoice;
 use crate::daemon::{self, Config};
 
 #[derive(Args, Debug)]
@@ -22,6 +23,18 @@ pub struct DaemonArgs {
     /// io_uring submission queue entries (64..=16384; the completion queue is 4x)
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=16384))]
     pub ring_entries: u32,
+    /// Seconds kill-all, stop (after its grace period) and rm -f wait for every process to
+    /// die before they report the survivors
+    #[arg(long, default_value_t = 10.0)]
+    pub kill_timeout: f64,
+    /// Parent of the containers' cgroups: relative to the daemon's own cgroup in each
+    /// hierarchy, or absolute from the hierarchy's root
+    #[arg(long, default_value = "ringmon")]
+    pub cgroup_parent: String,
+    /// Which cgroup hierarchies to use: auto (as mounted: v2, v1 or hybrid), v1, v2, or off
+    /// (no cgroups: no limits; containers sharing a pid namespace need allow_partial_kill)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "v1", "v2", "off"])]
+    pub cgroups: String,
     /// Detach (new session) and report readiness on stdout (used when the CLI starts a daemon)
     #[arg(long, hide = true)]
     pub background: bool,
@@ -46,7 +59,28 @@ pub fn run(a: DaemonArgs, socket: PathBuf) -> Result<i32> {
         stop_timeout: secs(a.stop_timeout, "stop-timeout")?,
         ready_stdout: a.background,
         ring_entries: a.ring_entries,
+        kill_timeout: secs(a.kill_timeout, "kill-timeout")?,
+        cgroup_parent: check_parent(&a.cgroup_parent)?,
+        cgroups: match a.cgroups.as_str() {
+            "v1" => CgroupChoice::V1,
+            "v2" => CgroupChoice::V2,
+            "off" => CgroupChoice::Off,
+            _ => CgroupChoice::Auto,
+        },
     };
     daemon::run(cfg)?;
     Ok(0)
+}
+
+/// A cgroup parent is a path of plain names: no "..", no empty or "." components.
+fn check_parent(p: &str) -> Result<String> {
+    let rel = p.trim_start_matches('/');
+    let ok = !rel.is_empty()
+        && !p.contains('\0')
+        && rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    anyhow::ensure!(
+        ok,
+        "--cgroup-parent {p:?}: give a path of directory names (no \"..\" or empty parts)"
+    );
+    Ok(p.to_string())
 }

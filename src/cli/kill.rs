@@ -10,6 +10,9 @@ pub struct KillArgs {
     /// Signal name or number
     #[arg(short = 's', long, default_value = "TERM")]
     pub signal: String,
+    /// Signal every process of the container (its cgroup), not only its init
+    #[arg(short = 'a', long)]
+    pub all: bool,
     #[arg(required = true)]
     pub ids: Vec<String>,
 }
@@ -17,7 +20,7 @@ pub struct KillArgs {
 pub fn run(a: KillArgs, socket: &Path) -> Result<i32> {
     let mut c = super::connect::connect(socket)?;
     for id in &a.ids {
-        c.call("kill", serde_json::json!({"id": id, "signal": a.signal}))?;
+        c.call("kill", serde_json::json!({"id": id, "signal": a.signal, "all": a.all}))?;
         println!("{id}");
     }
     Ok(0)

@@ -10,6 +10,7 @@ mod create;
 mod daemon_cmd;
 mod inspect;
 mod kill;
+mod limits;
 mod logs;
 mod ps;
 mod rm;
@@ -17,6 +18,7 @@ mod run;
 mod spec;
 mod start;
 mod stats;
+mod stop;
 mod wait;
 
 use std::path::PathBuf;
@@ -57,8 +59,10 @@ pub enum Command {
     Start(start::StartArgs),
     /// Wait for containers to stop and print their exit codes
     Wait(wait::WaitArgs),
-    /// Send a signal to a container's process
+    /// Send a signal to a container's process (--all: to every process of it)
     Kill(kill::KillArgs),
+    /// Stop containers: the stop signal, a grace period, then SIGKILL to every process
+    Stop(stop::StopArgs),
     /// Remove containers
     #[command(alias = "delete")]
     Rm(rm::RmArgs),
@@ -69,7 +73,7 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Print containers' details as JSON
     Inspect(inspect::InspectArgs),
-    /// Show daemon statistics (fds, memory, ptys, containers)
+    /// Show daemon statistics (fds, memory, ptys, containers), or containers' usage
     Stats(stats::StatsArgs),
     /// Write a default config.json for an OCI bundle (like `runc spec`)
     Spec(spec::SpecArgs),
@@ -118,6 +122,15 @@ pub struct CreateArgs {
     /// Bind mount SRC:DST[:ro|rw], repeatable
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
+    /// Signal `stop` sends first [default: the spec's, else SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Accept a container that shares a pid namespace although the daemon has no cgroups:
+    /// kill then reaches only its init
+    #[arg(long)]
+    pub allow_partial_kill: bool,
     /// Command and arguments
     #[arg(
         required_unless_present = "bundle",
@@ -165,6 +178,9 @@ impl CreateArgs {
             "winsize": winsize,
             "log_path": self.log_path,
             "auto_remove": auto_remove,
+            "resources": self.limits.resources()?,
+            "stop_signal": self.stop_signal,
+            "allow_partial_kill": self.allow_partial_kill,
         }))
     }
 }
@@ -184,6 +200,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Start(a) => start::run(a, &socket),
         Command::Wait(a) => wait::run(a, &socket),
         Command::Kill(a) => kill::run(a, &socket),
+        Command::Stop(a) => stop::run(a, &socket),
         Command::Rm(a) => rm::run(a, &socket),
         Command::Ps(a) => ps::run(a, &socket),
         Command::Logs(a) => logs::run(a, &socket),

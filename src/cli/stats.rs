@@ -5,17 +5,22 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Args;
 
-use crate::api::proto::DaemonStats;
+use crate::api::proto::{ContainerStats, DaemonStats};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
     /// JSON output
     #[arg(long)]
     pub json: bool,
+    /// Containers: their CPU, memory and process counts from their cgroups
+    pub ids: Vec<String>,
 }
 
 pub fn run(a: StatsArgs, socket: &Path) -> Result<i32> {
     let mut c = super::connect::connect(socket)?;
+    if !a.ids.is_empty() {
+        return containers(&mut c, &a);
+    }
     let v = c.call("stats", serde_json::json!({}))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -53,5 +58,44 @@ pub fn run(a: StatsArgs, socket: &Path) -> Result<i32> {
         s.nofile_limit, s.container_ceiling
     );
     println!("connections        {}", s.connections);
+    println!("cgroups            {}", s.cgroup_layout);
+    Ok(0)
+}
+
+fn containers(c: &mut crate::api::client::Client, a: &StatsArgs) -> Result<i32> {
+    let mut all = Vec::new();
+    for id in &a.ids {
+        all.push(c.call("stats", serde_json::json!({ "id": id }))?);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(0);
+    }
+    let opt = |v: Option<u64>, f: &dyn Fn(u64) -> String| v.map(f).unwrap_or_else(|| "-".into());
+    let mib = |b: u64| format!("{:.1}MiB", b as f64 / (1 << 20) as f64);
+    println!(
+        "{:<12}  {:<20}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  OOM",
+        "ID", "NAME", "CPU", "MEM", "MEM PEAK", "MEM LIMIT", "PIDS"
+    );
+    for v in all {
+        let s: ContainerStats = serde_json::from_value(v)?;
+        let u = &s.usage;
+        let pids = match (u.pids, u.pids_limit) {
+            (Some(p), Some(l)) => format!("{p}/{l}"),
+            (Some(p), None) => p.to_string(),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<12}  {:<20}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {}",
+            &s.id[..12.min(s.id.len())],
+            s.name,
+            opt(u.cpu_ns, &|n| format!("{:.3}s", n as f64 / 1e9)),
+            opt(u.memory_bytes, &mib),
+            opt(u.memory_peak_bytes, &mib),
+            opt(u.memory_limit_bytes, &mib),
+            pids,
+            u.oom_kills
+        );
+    }
     Ok(0)
 }

@@ -19,6 +19,25 @@ pub struct Config {
     /// stdout at /dev/null (a CLI that started us in the background reads it).
     pub ready_stdout: bool,
     pub ring_entries: u32,
+    /// How long kill-all, `stop` after its grace period and `rm -f` wait for every process
+    /// to die before they report the survivors.
+    pub kill_timeout: Duration,
+    /// Where container cgroups go: relative to the daemon's own cgroup in each hierarchy,
+    /// or absolute from the hierarchy's root.
+    pub cgroup_parent: String,
+    /// Which hierarchies to use.
+    pub cgroups: CgroupChoice,
+}
+
+/// `--cgroups`: the detected layout, one version of it, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupChoice {
+    Auto,
+    /// Only the v1 controllers (ignore a cgroup2 mount).
+    V1,
+    /// Only the cgroup2 mount (ignore v1 controllers).
+    V2,
+    Off,
 }
 
 impl Config {

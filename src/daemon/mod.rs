@@ -26,7 +26,7 @@ use token::{Kind, Token};
 use crate::api::conn::Conn;
 use crate::fd_ledger::{Borrowed, Fd, Owner};
 use crate::logs::cri::Clock;
-use crate::supervisor::container::{Container, Status};
+use crate::supervisor::container::Container;
 use crate::sys::uring::{Completion, OpId, Ring};
 
 pub const POLLIN: u32 = libc::POLLIN as u32;
@@ -63,6 +63,12 @@ pub struct Daemon {
     pub warnings: Vec<String>,
     /// Set when shutdown gave up on survivors; names them.
     gave_up: Option<String>,
+    pub cgroups: crate::cgroups::Cgroups,
+    /// One fd that reports OOM kills of any container: a v1 eventfd registered in each
+    /// container's memory cgroup, or the v2 parent's memory.events.
+    pub oom_watch: Option<Fd>,
+    pub oom_watch_is_eventfd: bool,
+    pub oom_poll: Option<OpId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +77,13 @@ pub enum DaemonError {
     Startup(#[from] StartupError),
     #[error("io_uring_enter: {0}")]
     Enter(io::Error),
-    #[error("stopping: containers still present {0:?} after SIGKILL: {1}")]
+    #[error("stopping: containers still present after SIGKILL and {0:?}: {1}")]
     Survivors(Duration, String),
 }
 
-/// How long the daemon waits after its final SIGKILL before it gives up on survivors.
-const SHUTDOWN_GIVE_UP: Duration = Duration::from_secs(10);
+/// How long the daemon waits past the grace period and the kill deadline before it gives up
+/// on survivors.
+const SHUTDOWN_GIVE_UP: Duration = Duration::from_secs(2);
 /// Back-off before re-arming a failed accept.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -130,6 +137,20 @@ impl Daemon {
             startup::make_dir(parent)?;
         }
         let listener = startup::bind_socket(&cfg.socket)?;
+        let cgroups = startup::cgroups(&cfg);
+        if let Some(why) = &cgroups.unusable {
+            let w = format!("containers get no cgroup: {why}");
+            eprintln!("ringmon daemon: warning: {w}");
+            warnings.push(w);
+        }
+        let (oom_watch, oom_watch_is_eventfd) = match startup::oom_watch(&cgroups) {
+            Ok(w) => w,
+            Err(w) => {
+                eprintln!("ringmon daemon: warning: {w}");
+                warnings.push(w);
+                (None, false)
+            }
+        };
         let ceiling = startup::container_ceiling(nofile);
         if ceiling == 0 {
             let w = format!(
@@ -172,9 +193,14 @@ impl Daemon {
             orphans_reaped: 0,
             warnings,
             gave_up: None,
+            cgroups,
+            oom_watch,
+            oom_watch_is_eventfd,
+            oom_poll: None,
         };
         d.arm_accept();
         d.arm_signals();
+        d.arm_oom_watch();
         if d.cfg.ready_stdout {
             signal_ready();
         }
@@ -206,7 +232,7 @@ impl Daemon {
                 return Ok(());
             }
             if let Some(survivors) = self.gave_up.take() {
-                return Err(DaemonError::Survivors(SHUTDOWN_GIVE_UP, survivors));
+                return Err(DaemonError::Survivors(self.cfg.kill_timeout, survivors));
             }
             // Work left over from a read budget: collect what is ready, but do not sleep.
             let want = if self.read_again.is_empty() { 1 } else { 0 };
@@ -230,6 +256,7 @@ impl Daemon {
             k if k == Kind::Conn as u8 => self.on_conn_completion(t, c),
             k if k == Kind::Ctr as u8 => self.on_ctr_completion(t, c),
             k if k == Kind::Timer as u8 => self.on_daemon_timer(t, c),
+            k if k == Kind::Oom as u8 => self.on_oom_event(c),
             _ => {}
         }
     }
@@ -285,8 +312,9 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM/SIGINT: stop accepting, stop every container (SIGTERM, grace, SIGKILL),
-    /// and leave the loop once all are drained and gone.
+    /// SIGTERM/SIGINT: stop accepting, stop every container the way `stop` does (its stop
+    /// signal, the grace period, SIGKILL to everything, the kill deadline), and leave the
+    /// loop once all are drained and gone, or give up after the deadlines naming survivors.
     fn begin_shutdown(&mut self) {
         if self.shutting_down {
             return;
@@ -300,18 +328,18 @@ impl Daemon {
         if let Some(op) = self.accept_op.take() {
             self.ring.cancel(op);
         }
+        if let Some(op) = self.oom_poll.take() {
+            self.ring.cancel(op);
+        }
         let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.containers[key].removing = true;
-            let sig = match self.containers[key].status {
-                Status::Running | Status::Starting => libc::SIGTERM,
-                _ => libc::SIGKILL,
-            };
-            let _ = self.signal_container(key, sig);
+            self.stop_container(key, self.cfg.stop_timeout, None, None);
             self.maybe_free_container(key);
         }
-        let t = Token::encode(Kind::Timer, token::timer::SHUTDOWN_GRACE, 0, 0);
-        self.shutdown_timer = Some(self.ring.timeout(self.cfg.stop_timeout, t));
+        let give_up = self.cfg.stop_timeout + self.cfg.kill_timeout + SHUTDOWN_GIVE_UP;
+        let t = Token::encode(Kind::Timer, token::timer::SHUTDOWN_GIVE_UP, 0, 0);
+        self.shutdown_timer = Some(self.ring.timeout(give_up, t));
     }
 
     fn on_daemon_timer(&mut self, t: Token, c: Completion) {
@@ -319,22 +347,15 @@ impl Daemon {
             return;
         }
         match t.sub {
-            token::timer::SHUTDOWN_GRACE => {
-                let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
-                for key in keys {
-                    let _ = self.signal_container(key, libc::SIGKILL);
-                }
-                let t = Token::encode(Kind::Timer, token::timer::SHUTDOWN_GIVE_UP, 0, 0);
-                self.shutdown_timer = Some(self.ring.timeout(SHUTDOWN_GIVE_UP, t));
-            }
             token::timer::SHUTDOWN_GIVE_UP => {
                 self.shutdown_timer = None;
                 let survivors: Vec<String> = self
                     .containers
                     .iter()
-                    .map(|(_, c)| match c.pidfd {
-                        Some(_) => format!("{} (pid {} not reaped)", c.name, c.pid),
-                        None => format!("{} (output still draining)", c.name),
+                    .map(|(_, c)| match (&c.pidfd, &c.kill_error) {
+                        (_, Some(e)) => e.clone(),
+                        (Some(_), None) => format!("{} (pid {} not reaped)", c.name, c.pid),
+                        (None, None) => format!("{} (output still draining)", c.name),
                     })
                     .collect();
                 self.gave_up = Some(survivors.join(", "));
@@ -352,6 +373,7 @@ impl Daemon {
             self.ring.cancel_timeout(op);
         }
         let _ = std::fs::remove_file(&self.cfg.socket);
+        self.cgroups.remove_parents();
         eprintln!("ringmon daemon: stopped");
     }
 }

@@ -112,3 +112,62 @@ pub fn bind_socket(path: &Path) -> Result<Fd, StartupError> {
     rustix::net::listen(&sock, 1024).map_err(|e| StartupError::Listen(shown, e.into()))?;
     Ok(Fd::new(sock, Owner::Daemon, "api listener"))
 }
+
+/// The host's cgroups as `--cgroups` and `--cgroup-parent` ask.
+pub fn cgroups(cfg: &super::Config) -> crate::cgroups::Cgroups {
+    use super::config::CgroupChoice;
+    use crate::cgroups::{layout, Cgroups, Fs, Mode};
+    if cfg.cgroups == CgroupChoice::Off {
+        return Cgroups::disabled("--cgroups off");
+    }
+    let layout = match layout::detect() {
+        Ok(l) => l,
+        Err(e) => return Cgroups::disabled(&format!("read /proc/self/mountinfo: {e}")),
+    };
+    let layout = match cfg.cgroups {
+        CgroupChoice::V1 => layout.only(Mode::V1),
+        CgroupChoice::V2 => layout.only(Mode::V2),
+        _ => layout,
+    };
+    Cgroups::new(layout, &cfg.cgroup_parent, Fs::default())
+}
+
+/// One fd that reports OOM kills in any container: a v1 eventfd (registered in each
+/// container's memory cgroup at create), or the v2 parent's hierarchical memory.events.
+/// Ok(None) when the host has no memory controller; Err is a warning.
+pub fn oom_watch(cg: &crate::cgroups::Cgroups) -> Result<(Option<Fd>, bool), String> {
+    use crate::cgroups::{Controller, Version};
+    match cg.version_of(Controller::Memory) {
+        Some(Version::V1) => {
+            let fd = rustix::event::eventfd(
+                0,
+                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+            )
+            .map_err(|e| format!("eventfd for OOM notifications: {e}"))?;
+            Ok((Some(Fd::new(fd, Owner::Daemon, "oom eventfd")), true))
+        }
+        Some(Version::V2) => {
+            let Some(dir) = cg.parent_dirs().into_iter().find(|d| {
+                cg.layout
+                    .unified
+                    .as_ref()
+                    .is_some_and(|u| d.starts_with(&u.mount))
+            }) else {
+                return Ok((None, false));
+            };
+            let _ = cg.fs.mkdir_all(&dir);
+            let events = dir.join("memory.events");
+            match rustix::fs::open(
+                &events,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) {
+                Ok(fd) => Ok((Some(Fd::new(fd, Owner::Daemon, "memory.events")), false)),
+                // The memory controller is enabled in the parent only once a container
+                // asks for a memory limit; exits still read each container's counter.
+                Err(_) => Ok((None, false)),
+            }
+        }
+        None => Ok((None, false)),
+    }
+}

@@ -71,6 +71,8 @@ impl Daemon {
             ring_ops_in_flight: self.ring.in_flight(),
             orphans_reaped: self.orphans_reaped,
             warnings: self.warnings.clone(),
+            cgroup_layout: self.cgroups.layout.mode.as_str().to_string(),
+            cgroup_parents: self.cgroups.container_parents(),
         }
     }
 }

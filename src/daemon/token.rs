@@ -12,6 +12,8 @@ pub enum Kind {
     Conn = 3,
     Ctr = 4,
     Timer = 5,
+    /// The daemon-wide OOM watch (v1 eventfd or v2 memory.events).
+    Oom = 6,
 }
 
 /// What a container op is.
@@ -23,6 +25,12 @@ pub mod ctr {
     pub const STDIN: u8 = 6;
     pub const DRAIN_DEADLINE: u8 = 7;
     pub const KILL_DEADLINE: u8 = 8;
+    /// `stop`: the grace period after the stop signal.
+    pub const STOP_GRACE: u8 = 9;
+    /// Delete: retry removing a cgroup whose last tasks are still exiting.
+    pub const CGROUP_RETRY: u8 = 10;
+    /// v1 kill-all: check whether the freezer has frozen the cgroup.
+    pub const FREEZE_POLL: u8 = 11;
 }
 
 /// What a connection op is.
@@ -34,7 +42,6 @@ pub mod conn {
 
 /// Daemon-wide timers.
 pub mod timer {
-    pub const SHUTDOWN_GRACE: u8 = 1;
     /// After the final SIGKILL: give up on survivors and exit with an error naming them.
     pub const SHUTDOWN_GIVE_UP: u8 = 2;
     /// Re-arm accept after it failed (EMFILE/ENFILE) instead of spinning.

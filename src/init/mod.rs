@@ -3,7 +3,8 @@
 //! It starts in the namespaces the clone made (and, for a joined pid namespace, the one the
 //! daemon entered around the clone) and builds the container before it execs the user's
 //! command. Steps, in order, each with its own error: verify the seals on our own binary,
-//! adopt the handshake socket, receive the job, join namespaces by path, build the root
+//! adopt the handshake socket, receive the job, join the container's cgroups, join namespaces
+//! by path, build the root
 //! filesystem and pivot into it (`rootfs`), set up stdio (tty: the pty comes from the
 //! container's own devpts instance and the master goes to the daemon *before* anything can
 //! fail on the command), rlimits, compile seccomp, switch user and capabilities
@@ -48,6 +49,8 @@ pub enum InitError {
     Identity(#[from] identity::IdentityError),
     #[error("seccomp: {0}")]
     Seccomp(#[from] seccomp::SeccompError),
+    #[error("join cgroup: {0}: {1}")]
+    Cgroup(String, io::Error),
 }
 
 /// Runs the init; returns the exit code to use if it could not exec.
@@ -93,6 +96,12 @@ pub fn main(sync_fd: RawFd) -> i32 {
 fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     let (job, fds) = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
     let plan = &job.container;
+    // First, so that everything the container does from here on is accounted and limited.
+    join_cgroups(&plan.cgroup_procs).map_err(|e| ("cgroup", e))?;
+    if plan.unshare_cgroup_ns {
+        crate::sys::process::unshare_cgroup_ns()
+            .map_err(|e| ("cgroup", InitError::Cgroup("unshare CLONE_NEWCGROUP".into(), e)))?;
+    }
     // Mount points and device nodes get exactly the modes asked for; the spec's umask is
     // set once the container is built.
     rustix::process::umask(rustix::fs::Mode::empty());
@@ -125,6 +134,18 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     handshake::expect_start(sync.as_fd()).map_err(|e| ("wait for start", e.into()))?;
     let late_filter = filter.filter(|_| plan.no_new_privileges);
     Ok(exec(sync, &job, late_filter.as_ref()))
+}
+
+/// Moves this process into each of the container's cgroups ("0" means the writer).
+fn join_cgroups(procs: &[String]) -> Result<(), InitError> {
+    for file in procs {
+        let res = std::fs::OpenOptions::new()
+            .write(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(b"0"));
+        res.map_err(|e| InitError::Cgroup(format!("write {file}"), e))?;
+    }
+    Ok(())
 }
 
 /// Resolves and execs the command. Returns only on failure, with the exit code.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::api::proto::{ContainerInfo, ExecFailure, ExitReport};
+use crate::cgroups::CtrCgroup;
 use crate::fd_ledger::{self, Fd, Owner};
 use crate::logs::cri::Stream;
 use crate::logs::writer::LogWriter;
@@ -103,6 +104,28 @@ pub struct Container {
     pub auto_remove: bool,
     /// Delete was requested; the container is freed once stopped and idle.
     pub removing: bool,
+    /// Its cgroup directories (none when the daemon runs without cgroups).
+    pub cgroup: CtrCgroup,
+    /// The OOM killer killed one of its processes (the init or any other).
+    pub oom_killed: bool,
+    /// It has no pid namespace of its own: killing the init does not kill the rest.
+    pub shares_pid_ns: bool,
+    /// The signal `stop` sends first (SIGTERM unless the spec's annotation says otherwise).
+    pub stop_signal: i32,
+    /// `stop` requests waiting for the container to stop.
+    pub stop_waiters: Vec<ReplyTo>,
+    pub stop_timer: Option<OpId>,
+    /// v1 kill-all in progress: the signal to send once the freezer reports FROZEN, and
+    /// how many checks are left.
+    pub freeze_kill: Option<(i32, u32)>,
+    pub freeze_poll: Option<OpId>,
+    /// A pending retry of the cgroup's removal, and the next back-off in milliseconds.
+    pub cgroup_retry: Option<OpId>,
+    pub cgroup_backoff_ms: u64,
+    /// Why the last delete or stop gave up (survivors), shown by inspect.
+    pub kill_error: Option<String>,
+    /// Said at create: what kill cannot reach (allow_partial_kill).
+    pub warning: Option<String>,
 }
 
 impl Container {
@@ -147,6 +170,16 @@ impl Container {
             log_lost_bytes: self.log.lost_bytes,
             log_error: self.log.last_error.clone(),
             fds: fd_ledger::count_owned_by(self.owner()),
+            oom_killed: self.oom_killed,
+            cgroup_paths: self
+                .cgroup
+                .v1
+                .iter()
+                .map(|(_, d)| d)
+                .chain(self.cgroup.unified.as_ref())
+                .map(|d| d.display().to_string())
+                .collect(),
+            kill_error: self.kill_error.clone(),
         }
     }
 }

@@ -17,9 +17,6 @@ use crate::supervisor::container::{Container, OutStream, ReplyTo, Status, StdinS
 use crate::supervisor::ids;
 use crate::sys::uring::Completion;
 
-/// How long `delete --force` waits for the processes to die before it reports survivors.
-pub const KILL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
 pub fn now_rfc3339() -> String {
     let mut out = Vec::with_capacity(32);
     let (s, n) = crate::logs::cri::Clock::now();
@@ -169,9 +166,49 @@ impl Daemon {
             user: p.user.as_deref(),
             hostname: p.hostname.as_deref(),
             volumes: &p.volumes,
+            resources: p.resources.as_ref(),
         };
         let prepared = spec::prepare(source, &overrides, &id[..12], &self.cfg.host_root_staging())
             .map_err(|e| fail(&dir, ErrorCode::BadRequest, e.to_string()))?;
+        let mut warning = None;
+        if prepared.shares_pid_ns && !self.cgroups.usable() && p.allow_partial_kill {
+            let w = "the container shares a pid namespace and has no cgroup: kill, stop and rm -f reach only its init, and its other processes may survive it".to_string();
+            eprintln!("ringmon daemon: warning: {name}: {w}");
+            warning = Some(w);
+        }
+        if prepared.shares_pid_ns && !self.cgroups.usable() && !p.allow_partial_kill {
+            let why = self.cgroups.unusable.as_deref().unwrap_or("");
+            return Err(fail(
+                &dir,
+                ErrorCode::BadRequest,
+                format!(
+                    "linux.namespaces: the container shares a pid namespace, and without a cgroup ({why}) kill cannot reach its processes (only its init); refused (allow_partial_kill accepts it)"
+                ),
+            ));
+        }
+        let stop_signal = match &p.stop_signal {
+            Some(s) => crate::supervisor::signals::parse_str(s)
+                .map_err(|e| fail(&dir, ErrorCode::BadRequest, format!("stop_signal: {e}")))?,
+            None => prepared.stop_signal.unwrap_or(libc::SIGTERM),
+        };
+        let cgroup = self
+            .make_cgroup(&id, &prepared)
+            .map_err(|e| fail(&dir, ErrorCode::BadRequest, e))?;
+        let mut prepared = prepared;
+        prepared.plan.cgroup_procs = cgroup.procs_files();
+        if !cgroup.is_none() && prepared.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+            // The namespace's root is the cgroup the init is in when it unshares: the init
+            // makes it after joining the container's cgroup, not the clone before.
+            prepared.clone_flags &= !libc::CLONE_NEWCGROUP;
+            prepared.plan.unshare_cgroup_ns = true;
+        }
+        let mut cgroup = Some(cgroup);
+        let mut fail = |dir: &PathBuf, code, msg: String| {
+            if let Some(mut cg) = cgroup.take() {
+                let _ = cg.remove();
+            }
+            fail(dir, code, msg)
+        };
         let tty = prepared.tty;
         let args = prepared.args;
         let job = InitJob::new(Job {
@@ -201,8 +238,11 @@ impl Daemon {
             clone_flags: prepared.clone_flags,
             pid_ns: prepared.pid_ns.as_deref(),
         };
-        let spawned = spawn_init(&self.exe, &job, &ns, owner)
-            .map_err(|e| fail(&dir, ErrorCode::SpawnFailed, e.to_string()))?;
+        let spawned = match spawn_init(&self.exe, &job, &ns, owner) {
+            Ok(s) => s,
+            Err(e) => return Err(fail(&dir, ErrorCode::SpawnFailed, e.to_string())),
+        };
+        let cgroup = cgroup.take().unwrap_or_default();
         let mut streams = Vec::new();
         if let Some(fd) = spawned.stdout {
             streams.push(Some(new_stream(fd, Stream::Stdout)));
@@ -253,6 +293,18 @@ impl Daemon {
             followers: Vec::new(),
             auto_remove: p.auto_remove,
             removing: false,
+            cgroup,
+            oom_killed: false,
+            shares_pid_ns: prepared.shares_pid_ns,
+            stop_signal,
+            stop_waiters: Vec::new(),
+            stop_timer: None,
+            freeze_kill: None,
+            freeze_poll: None,
+            cgroup_retry: None,
+            cgroup_backoff_ms: 1,
+            kill_error: None,
+            warning,
         };
         let key = self.containers.insert(c);
         self.by_id.insert(id, key);
@@ -311,13 +363,19 @@ impl Daemon {
         }
     }
 
-    pub fn kill(&mut self, key: usize, sig: i32) -> Result<(), ApiError> {
+    /// `kill`: the init (through its pidfd), or with `all` every process of the container.
+    pub fn kill(&mut self, key: usize, sig: i32, all: bool) -> Result<(), ApiError> {
         let c = &self.containers[key];
-        if c.status == Status::Stopped || c.exit.is_some() {
+        let leftovers = all && c.status == Status::Stopped && !c.cgroup.pids().is_empty();
+        if (c.status == Status::Stopped || c.exit.is_some()) && !leftovers {
             return Err(ApiError::new(
                 ErrorCode::InvalidState,
                 format!("container {} is not running", c.name),
             ));
+        }
+        if all {
+            self.kill_all(key, sig);
+            return Ok(());
         }
         self.signal_container(key, sig).map_err(|e| {
             ApiError::new(
@@ -341,17 +399,12 @@ impl Daemon {
             ));
         }
         if c.status != Status::Stopped && c.exit.is_none() {
-            let _ = self.signal_container(key, libc::SIGKILL);
-            if self.containers[key].kill_deadline.is_none() {
-                let t = self.ctr_token(key, ctr::KILL_DEADLINE);
-                let op = self.ring.timeout(KILL_DEADLINE, t);
-                let c = &mut self.containers[key];
-                c.kill_deadline = Some(op);
-                c.ops += 1;
-            }
+            self.kill_all(key, libc::SIGKILL);
+            self.arm_kill_deadline(key);
         }
         let c = &mut self.containers[key];
         c.removing = true;
+        c.kill_error = None;
         c.pending_delete.push(reply);
         self.maybe_free_container(key);
         Ok(())
@@ -377,6 +430,9 @@ impl Daemon {
             ctr::STDIN => self.on_stdin_writable(key, &c),
             ctr::DRAIN_DEADLINE => self.on_drain_deadline(key, &c),
             ctr::KILL_DEADLINE => self.on_kill_deadline(key, &c),
+            ctr::STOP_GRACE => self.on_stop_grace(key, &c),
+            ctr::CGROUP_RETRY => self.on_cgroup_retry(key),
+            ctr::FREEZE_POLL => self.on_freeze_poll(key, &c),
             _ => {}
         }
         self.try_stop(key);
@@ -457,6 +513,7 @@ impl Daemon {
                             name: ct.name.clone(),
                             pid: ct.pid,
                             tty: ct.tty,
+                            warning: ct.warning.clone(),
                         };
                         self.reply_ok(r, serde_json::to_value(res).unwrap_or_default());
                     }
@@ -503,28 +560,22 @@ impl Daemon {
     /// The init (or the user's process it became) was reaped.
     fn on_exit(&mut self, key: usize, c: &Completion) {
         let report = match (c.result, c.siginfo()) {
-            (0, Some(info)) => match info.code {
-                libc::CLD_EXITED => ExitReport {
-                    exit_code: info.status,
-                    signal: None,
-                    error: None,
-                    finished_at: String::new(),
-                },
-                _ => ExitReport {
-                    exit_code: 128 + info.status,
-                    signal: Some(info.status),
-                    error: None,
-                    finished_at: String::new(),
-                },
+            (0, Some(info)) if info.code == libc::CLD_EXITED => ExitReport {
+                exit_code: info.status,
+                ..Default::default()
+            },
+            (0, Some(info)) => ExitReport {
+                exit_code: 128 + info.status,
+                signal: Some(info.status),
+                ..Default::default()
             },
             (res, _) => ExitReport {
                 exit_code: -1,
-                signal: None,
                 error: Some(format!(
                     "waitid P_PIDFD: {}",
                     io::Error::from_raw_os_error(-res)
                 )),
-                finished_at: String::new(),
+                ..Default::default()
             },
         };
         // Read whatever the init said before it died (an exec error, a setup error).
@@ -599,21 +650,6 @@ impl Daemon {
         }
     }
 
-    fn on_kill_deadline(&mut self, key: usize, c: &Completion) {
-        let ct = &mut self.containers[key];
-        ct.kill_deadline = None;
-        if c.result != -libc::ETIME || ct.status == Status::Stopped {
-            return;
-        }
-        let msg = format!(
-            "container {}: process {} survived SIGKILL for {:?}; retry rm -f",
-            ct.name, ct.pid, KILL_DEADLINE
-        );
-        for r in std::mem::take(&mut ct.pending_delete) {
-            self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
-        }
-    }
-
     /// Answers `r` with the exit report now if the container has stopped, else once it has;
     /// an `attach` request also receives the output meanwhile.
     pub fn answer_at_stop(&mut self, key: usize, r: ReplyTo, attach: bool) {
@@ -639,11 +675,12 @@ impl Daemon {
         ct.status = Status::Stopped;
         let mut report = ct.exit.clone().unwrap_or(ExitReport {
             exit_code: -1,
-            signal: None,
-            error: None,
-            finished_at: String::new(),
+            ..Default::default()
         });
         report.finished_at = now_rfc3339();
+        // Kills by a memcg's OOM killer and by the global one both count here.
+        ct.oom_killed |= ct.cgroup.oom_kills() > 0;
+        report.oom_killed = ct.oom_killed;
         ct.exit = Some(report.clone());
         if let Some(op) = ct.drain_deadline.take() {
             self.ring.cancel_timeout(op);
@@ -660,7 +697,11 @@ impl Daemon {
         let value = serde_json::to_value(&report).unwrap_or_default();
         let waiters: Vec<ReplyTo> = ct.waiters.drain(..).chain(ct.attached.drain(..)).collect();
         let followers = std::mem::take(&mut ct.followers);
-        for r in waiters {
+        let stoppers = std::mem::take(&mut ct.stop_waiters);
+        if let Some(op) = ct.stop_timer.take() {
+            self.ring.cancel_timeout(op);
+        }
+        for r in waiters.into_iter().chain(stoppers) {
             self.reply_ok(r, value.clone());
         }
         for f in followers {
@@ -674,6 +715,9 @@ impl Daemon {
             return;
         };
         if !ct.removing || ct.status != Status::Stopped || ct.ops != 0 {
+            return;
+        }
+        if !self.remove_cgroup(key) {
             return;
         }
         let ct = self.containers.remove(key);

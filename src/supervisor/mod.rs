@@ -11,3 +11,4 @@ pub mod container;
 pub mod ids;
 pub mod lifecycle;
 pub mod signals;
+pub mod stop;

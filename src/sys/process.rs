@@ -49,3 +49,11 @@ pub fn peek_exited_child() -> io::Result<Option<i32>> {
     let pid = unsafe { info.si_pid() };
     Ok((pid > 0).then_some(pid))
 }
+
+/// unshare(CLONE_NEWCGROUP): a new cgroup namespace rooted at the caller's current cgroup.
+pub fn unshare_cgroup_ns() -> io::Result<()> {
+    // SAFETY: rustix marks unshare unsafe for CLONE_FILES (fd tables diverging between
+    // threads); CLONE_NEWCGROUP touches no fd table and the init is single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+        .map_err(io::Error::from)
+}

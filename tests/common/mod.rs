@@ -31,7 +31,11 @@ pub struct Baseline {
     /// Mounts seen by the host (this test's mount namespace) and by the daemon.
     pub host_mounts: usize,
     pub daemon_mounts: usize,
+    /// Container cgroup directories under the daemon's parents, in every hierarchy.
+    pub cgroups: usize,
 }
+
+static DAEMONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl TestDaemon {
     pub fn start() -> Self {
@@ -44,12 +48,21 @@ impl TestDaemon {
             .tempdir()
             .expect("tempdir");
         let socket = dir.path().join("ringmon.sock");
+        // Each daemon gets a cgroup parent of its own, so leak checks see only its cgroups.
+        let n = DAEMONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let parent = format!("ringmon-test-{}-{n}", std::process::id());
+        let parent_args: Vec<&str> = if extra.contains(&"--cgroup-parent") {
+            Vec::new()
+        } else {
+            vec!["--cgroup-parent", parent.as_str()]
+        };
         let mut child = Command::new(BIN)
             .arg("--socket")
             .arg(&socket)
             .args(["daemon", "--root"])
             .arg(dir.path())
             .arg("--background")
+            .args(&parent_args)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,7 +119,28 @@ impl TestDaemon {
             children,
             host_mounts: rootfs::mount_count("self"),
             daemon_mounts: rootfs::mount_count(&self.pid.to_string()),
+            cgroups: self
+                .cgroup_parents()
+                .iter()
+                .map(|p| cgroup_children(p))
+                .sum(),
         }
+    }
+
+    /// The directories the daemon makes container cgroups in, one per hierarchy.
+    pub fn cgroup_parents(&self) -> Vec<PathBuf> {
+        let stats = self
+            .client()
+            .call("stats", serde_json::json!({}))
+            .expect("stats");
+        stats["cgroup_parents"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(PathBuf::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Asserts the daemon is exactly at `before` (its fds, ledger, ptys, children).
@@ -115,11 +149,17 @@ impl TestDaemon {
         assert_eq!(&now, before, "daemon state leaked (now vs before)");
     }
 
-    /// SIGTERM and wait; returns the exit status.
+    /// SIGTERM and wait; returns the exit status. The daemon's cgroup parents are gone
+    /// afterwards.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        let parents = self.cgroup_parents();
         let pid = rustix::process::Pid::from_raw(self.pid).expect("pid");
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
-        self.child.wait().expect("wait daemon")
+        let status = self.child.wait().expect("wait daemon");
+        for p in parents {
+            assert!(!p.exists(), "cgroup parent {} left behind", p.display());
+        }
+        status
     }
 
     pub fn root(&self) -> &Path {
@@ -136,6 +176,13 @@ impl Drop for TestDaemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Subdirectories (container cgroups) of a cgroup parent; 0 when it does not exist.
+pub fn cgroup_children(parent: &Path) -> usize {
+    std::fs::read_dir(parent)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+        .unwrap_or(0)
 }
 
 pub fn host_ptys() -> u64 {

@@ -41,6 +41,8 @@ pub struct Overrides<'a> {
     pub hostname: Option<&'a str>,
     /// `SRC:DST[:ro|rw]` bind mounts.
     pub volumes: &'a [String],
+    /// OCI linux.resources merged over the spec's (objects merge key by key).
+    pub resources: Option<&'a Value>,
 }
 
 /// The process and the container, ready for the init.
@@ -56,7 +58,19 @@ pub struct Prepared {
     pub clone_flags: i32,
     /// A pid namespace to join: the daemon enters it around the clone.
     pub pid_ns: Option<String>,
+    /// No pid namespace of its own (the host's, or one joined by path): killing the init
+    /// does not kill the rest, so kill-all needs the cgroup.
+    pub shares_pid_ns: bool,
+    /// linux.resources, enforced through the container's cgroup.
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
+    /// linux.cgroupsPath.
+    pub cgroups_path: Option<String>,
+    /// The stop signal from the `org.opencontainers.image.stopSignal` annotation.
+    pub stop_signal: Option<i32>,
 }
+
+/// The annotation that names a container's stop signal (as in an image's StopSignal).
+pub const STOP_SIGNAL_ANNOTATION: &str = "org.opencontainers.image.stopSignal";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -161,6 +175,15 @@ fn apply_overrides(doc: &mut Value, o: &Overrides<'_>) -> Result<(), SpecError> 
     if let Some(h) = o.hostname {
         doc["hostname"] = json!(h);
     }
+    if let Some(res) = o.resources {
+        if !res.is_object() {
+            return Err(invalid("resources: expected an object (OCI linux.resources)"));
+        }
+        if !doc["linux"].is_object() {
+            doc["linux"] = json!({});
+        }
+        merge(&mut doc["linux"]["resources"], res);
+    }
     for v in o.volumes {
         let m = parse_volume(v)?;
         match doc["mounts"].as_array_mut() {
@@ -169,6 +192,18 @@ fn apply_overrides(doc: &mut Value, o: &Overrides<'_>) -> Result<(), SpecError> 
         }
     }
     Ok(())
+}
+
+/// Merges `over` into `base`: objects key by key, anything else replaced.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
 }
 
 /// `UID[:GID]`, numeric (names would need the container's /etc/passwd).
@@ -364,6 +399,19 @@ fn to_prepared(spec: &Spec, base: &Path, staging: &Path) -> Result<Prepared, Str
         capabilities: caps,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
+        cgroup_procs: Vec::new(),
+        unshare_cgroup_ns: false,
+    };
+    let stop_signal = match spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(STOP_SIGNAL_ANNOTATION))
+    {
+        Some(s) => Some(
+            crate::supervisor::signals::parse_str(s)
+                .map_err(|e| format!("annotations.{STOP_SIGNAL_ANNOTATION:?}: {e}"))?,
+        ),
+        None => None,
     };
     let winsize = process
         .console_size()
@@ -376,7 +424,11 @@ fn to_prepared(spec: &Spec, base: &Path, staging: &Path) -> Result<Prepared, Str
         tty: process.terminal().unwrap_or(false),
         winsize,
         plan,
+        shares_pid_ns: pid_ns.is_some() || clone_flags & libc::CLONE_NEWPID == 0,
         clone_flags,
         pid_ns,
+        resources: linux.and_then(|l| l.resources().clone()),
+        cgroups_path: linux.and_then(|l| l.cgroups_path().as_ref().map(|p| p.display().to_string())),
+        stop_signal,
     })
 }

@@ -76,6 +76,10 @@ pub struct ContainerPlan {
     pub capabilities: Option<Capabilities>,
     pub no_new_privileges: bool,
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The `cgroup.procs` files of the container's cgroups, joined first thing.
+    pub cgroup_procs: Vec<String>,
+    /// Make a cgroup namespace after joining them (its root is then the container's cgroup).
+    pub unshare_cgroup_ns: bool,
 }
 
 /// Linux capability names by number (capability.h), CAP_CHOWN = 0 .. CAP_CHECKPOINT_RESTORE = 40.

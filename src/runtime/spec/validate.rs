@@ -6,7 +6,8 @@
 //! then checks the values ringmon supports only partly (namespaces, mounts, sysctls, id
 //! mappings, rlimits). A key whose value is null, `{}` or `[]` counts as absent. This
 //! module never changes the document and never touches the system; `linux.seccomp` is
-//! accepted whole here and validated by the seccomp code.
+//! accepted whole here and validated by the seccomp code, and `linux.resources` is checked
+//! for its shape only: `cgroups::resources` refuses what the host cannot enforce.
 
 use serde_json::Value;
 use thiserror::Error;
@@ -18,7 +19,7 @@ use super::plan::{rlimit_resource, CAPABILITY_NAMES};
 #[derive(Debug, Error, PartialEq)]
 pub enum SpecError {
     /// A field ringmon does not implement; `reason` says more when support is planned:
-    /// `linux.resources is not supported by ringmon yet (cgroup limits are not implemented)`.
+    /// `hooks is not supported by ringmon (hooks are not implemented)`.
     #[error("{path} is not supported by ringmon{}", suffix(.reason))]
     Unsupported {
         path: String,
@@ -55,6 +56,7 @@ enum Kind {
     Bool,
     U32,
     U64,
+    I64,
     Int(i64, i64),
     List(&'static Kind),
     /// An object with any keys, each value of this kind.
@@ -83,7 +85,6 @@ const fn no(name: &'static str) -> Field {
 
 const STR: Kind = Kind::Str(None);
 const PATH: Kind = Kind::Str(Some(absolute));
-const NO_CGROUPS: Option<&str> = Some("yet (cgroup limits are not implemented)");
 
 /// The allowlist, in the order fields are checked.
 const TOP: &[Field] = &[
@@ -161,8 +162,8 @@ const LINUX: &[Field] = &[
     opt("readonlyPaths", Kind::List(&PATH)),
     opt("rootfsPropagation", Kind::Str(Some(propagation))),
     opt("seccomp", Kind::Opaque),
-    opt("resources", Kind::Refused(NO_CGROUPS)),
-    opt("cgroupsPath", Kind::Refused(NO_CGROUPS)),
+    opt("resources", Kind::Obj(RESOURCES)),
+    opt("cgroupsPath", Kind::Str(Some(cgroups_path))),
     opt(
         "devices",
         Kind::Refused(Some("yet (device nodes are not implemented)")),
@@ -186,6 +187,85 @@ const ID_MAPPING: &[Field] = &[
     req("size", Kind::U32),
 ];
 
+/// The OCI spec's `linux.resources`, typed as oci-spec reads it; the planner in
+/// `cgroups::resources` refuses with a reason what it cannot enforce (`kernel`, `rdma`, ...).
+const RESOURCES: &[Field] = &[
+    opt("memory", Kind::Obj(MEMORY)),
+    opt("cpu", Kind::Obj(CPU)),
+    opt("pids", Kind::Obj(&[req("limit", Kind::I64)])),
+    opt("blockIO", Kind::Obj(BLOCK_IO)),
+    opt("hugepageLimits", Kind::List(&Kind::Obj(HUGEPAGE_LIMIT))),
+    opt("network", Kind::Obj(NETWORK)),
+    opt("rdma", Kind::Opaque),
+    opt("unified", Kind::Map(&STR)),
+    opt("devices", Kind::List(&Kind::Obj(DEVICE_RULE))),
+];
+
+const MEMORY: &[Field] = &[
+    opt("limit", Kind::I64),
+    opt("reservation", Kind::I64),
+    opt("swap", Kind::I64),
+    opt("kernel", Kind::I64),
+    opt("kernelTCP", Kind::I64),
+    opt("swappiness", Kind::U64),
+    opt("disableOOMKiller", Kind::Bool),
+    opt("useHierarchy", Kind::Bool),
+    opt("checkBeforeUpdate", Kind::Bool),
+];
+
+const CPU: &[Field] = &[
+    opt("shares", Kind::U64),
+    opt("quota", Kind::I64),
+    opt("burst", Kind::U64),
+    opt("period", Kind::U64),
+    opt("realtimeRuntime", Kind::I64),
+    opt("realtimePeriod", Kind::U64),
+    opt("cpus", STR),
+    opt("mems", STR),
+    opt("idle", Kind::I64),
+];
+
+const WEIGHT: Kind = Kind::Int(0, u16::MAX as i64);
+const THROTTLE: Kind = Kind::List(&Kind::Obj(&[
+    req("major", Kind::I64),
+    req("minor", Kind::I64),
+    req("rate", Kind::U64),
+]));
+const BLOCK_IO: &[Field] = &[
+    opt("weight", WEIGHT),
+    opt("leafWeight", WEIGHT),
+    opt("weightDevice", Kind::List(&Kind::Obj(WEIGHT_DEVICE))),
+    opt("throttleReadBpsDevice", THROTTLE),
+    opt("throttleWriteBpsDevice", THROTTLE),
+    opt("throttleReadIOPSDevice", THROTTLE),
+    opt("throttleWriteIOPSDevice", THROTTLE),
+];
+
+const WEIGHT_DEVICE: &[Field] = &[
+    req("major", Kind::I64),
+    req("minor", Kind::I64),
+    opt("weight", WEIGHT),
+    opt("leafWeight", WEIGHT),
+];
+
+const HUGEPAGE_LIMIT: &[Field] = &[req("pageSize", STR), req("limit", Kind::I64)];
+
+const NETWORK: &[Field] = &[
+    opt("classID", Kind::U32),
+    opt(
+        "priorities",
+        Kind::List(&Kind::Obj(&[req("name", STR), req("priority", Kind::U32)])),
+    ),
+];
+
+const DEVICE_RULE: &[Field] = &[
+    req("allow", Kind::Bool),
+    opt("type", Kind::Str(Some(device_type))),
+    opt("major", Kind::I64),
+    opt("minor", Kind::I64),
+    opt("access", Kind::Str(Some(device_access))),
+];
+
 const MOUNT: &[Field] = &[
     req("destination", Kind::Str(Some(mount_destination))),
     opt("type", Kind::Str(Some(mount_type))),
@@ -202,6 +282,7 @@ fn walk(kind: &Kind, value: &Value, path: &str) -> Result<(), SpecError> {
         (Kind::Bool, _) => value.is_boolean(),
         (Kind::U32, _) => value.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
         (Kind::U64, _) => value.as_u64().is_some(),
+        (Kind::I64, _) => value.as_i64().is_some(),
         (Kind::Int(lo, hi), _) => value.as_i64().is_some_and(|n| (*lo..=*hi).contains(&n)),
         (Kind::Opaque, _) => value.is_object(),
         (Kind::Refused(reason), _) => {
@@ -255,6 +336,7 @@ fn expected(kind: &Kind) -> String {
         Kind::Bool => "a boolean",
         Kind::U32 => "an unsigned 32-bit integer",
         Kind::U64 => "an unsigned 64-bit integer",
+        Kind::I64 => "a signed 64-bit integer",
         Kind::Int(lo, hi) => return format!("an integer from {lo} to {hi}"),
         Kind::List(Kind::Str(_)) => "an array of strings",
         Kind::List(Kind::U32) => "an array of unsigned 32-bit integers",
@@ -370,6 +452,28 @@ fn mount_destination(v: &str) -> Result<(), String> {
     ensure(!v.split('/').any(|c| c == ".."), || {
         format!("{v:?} has a \"..\" component")
     })
+}
+
+/// A cgroup path, absolute (under the hierarchy roots) or relative (under ringmon's parent),
+/// that stays where it points: no "." or ".." and no empty component but a leading "/".
+fn cgroups_path(v: &str) -> Result<(), String> {
+    non_empty(v)?;
+    ensure(!v.contains('\0'), || format!("{v:?} contains a NUL byte"))?;
+    let rest = v.strip_prefix('/').unwrap_or(v);
+    let bad = rest.split('/').find(|c| matches!(*c, "" | "." | ".."));
+    ensure(bad.is_none(), || match bad {
+        Some("") => format!("{v:?} has an empty component"),
+        _ => format!("{v:?} has a \".\" or \"..\" component"),
+    })
+}
+
+fn device_type(v: &str) -> Result<(), String> {
+    one_of(v, "a device type", "a b c u p")
+}
+
+fn device_access(v: &str) -> Result<(), String> {
+    let ok = !v.is_empty() && v.chars().all(|c| "rwm".contains(c));
+    ensure(ok, || format!("{v:?} is not a combination of r, w and m"))
 }
 
 fn mount_type(v: &str) -> Result<(), String> {
@@ -583,6 +687,32 @@ mod tests {
         doc
     }
 
+    /// Every field of the OCI spec's linux.resources.
+    fn resources() -> Value {
+        let dev = json!({"major": 8, "minor": 0, "rate": 1048576});
+        json!({
+            "memory": {"limit": 536870912, "reservation": -1, "swap": -1, "kernel": 0,
+                       "kernelTCP": 0, "swappiness": 60, "disableOOMKiller": false,
+                       "useHierarchy": true, "checkBeforeUpdate": false},
+            "cpu": {"shares": 1024, "quota": -1, "burst": 0, "period": 100000,
+                    "realtimeRuntime": -1, "realtimePeriod": 1000000, "cpus": "0-3", "mems": "0",
+                    "idle": 0},
+            "pids": {"limit": -1},
+            "blockIO": {"weight": 500, "leafWeight": 300,
+                        "weightDevice": [{"major": 8, "minor": 0, "weight": 10, "leafWeight": 10}],
+                        "throttleReadBpsDevice": [dev], "throttleWriteBpsDevice": [dev],
+                        "throttleReadIOPSDevice": [dev], "throttleWriteIOPSDevice": [dev]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 209715200}],
+            "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 500}]},
+            "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
+            "unified": {"memory.high": "max", "io.weight": "default 100"},
+            "devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+                        {"allow": true, "type": "b", "major": 8}, {"allow": true, "type": "u"},
+                        {"allow": false, "type": "p", "minor": 3, "access": "m"}]
+        })
+    }
+
     fn path_of(err: &SpecError) -> &str {
         match err {
             SpecError::Unsupported { path, .. } | SpecError::Invalid { path, .. } => path,
@@ -591,24 +721,9 @@ mod tests {
 
     #[test]
     fn runc_default_spec_is_refused_only_for_what_ringmon_lacks() {
+        // Its linux.resources (a deny-all device rule) passes; the cgroup mount does not.
         let mut doc = runc_spec();
-        let err = check(&doc).expect_err("linux.resources is refused");
-        let path = "linux.resources".to_owned();
-        assert_eq!(
-            err,
-            SpecError::Unsupported {
-                path,
-                reason: NO_CGROUPS
-            }
-        );
-        let message = "linux.resources is not supported by ringmon yet (cgroup limits are not \
-                       implemented)";
-        assert_eq!(err.to_string(), message);
-        doc["linux"]
-            .as_object_mut()
-            .expect("an object")
-            .remove("resources");
-        // runc's default also mounts the cgroup filesystem, which ringmon refuses for now.
+        assert_eq!(doc["linux"]["resources"]["devices"][0]["allow"], false);
         let err = check(&doc).expect_err("the cgroup mount is refused");
         assert_eq!(path_of(&err), "mounts[6].type");
         assert!(err
@@ -644,10 +759,20 @@ mod tests {
                 "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1",
                            "fs.mqueue.msg_max": "10", "kernel.domainname": "x"},
                 "rootfsPropagation": "rslave", "maskedPaths": ["/proc/kcore"],
-                "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "unchecked": ["here"]}
+                "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "unchecked": ["here"]},
+                "cgroupsPath": "/ringmon/box", "resources": resources()
             }
         }));
         assert_eq!(check(&doc), Ok(()));
+        // The allowlist types linux.resources as oci-spec reads it.
+        let typed = serde_json::from_value::<oci_spec::runtime::LinuxResources>(resources());
+        assert!(typed.is_ok(), "{typed:?}");
+        for path in ["ringmon/box", "system.slice:ringmon:box", "/a"] {
+            assert_eq!(
+                check(&with(&json!({"linux": {"cgroupsPath": path}}))),
+                Ok(())
+            );
+        }
     }
 
     #[test]
@@ -673,7 +798,13 @@ mod tests {
             [{"process": {"ioPriority": {"class": "IOPRIO_CLASS_RT"}}}, "process.ioPriority"],
             [{"process": {"user": {"uid": 0, "username": "root"}}}, "process.user.username"],
             [{"linux": {"devices": [{"path": "/dev/fuse"}]}}, "linux.devices"],
-            [{"linux": {"cgroupsPath": "/ringmon/a"}}, "linux.cgroupsPath"],
+            [{"linux": {"resources": {"memroy": {"limit": 1}}}}, "linux.resources.memroy"],
+            [{"linux": {"resources": {"cpu": {"quotas": 1}}}}, "linux.resources.cpu.quotas"],
+            [{"linux": {"resources": {"devices": [{"allow": true, "acess": "r"}]}}},
+             "linux.resources.devices[0].acess"],
+            [{"linux": {"resources": {"blockIO": {"throttleReadBpsDevice":
+                [{"major": 8, "minor": 0, "rate": 1, "rates": 2}]}}}},
+             "linux.resources.blockIO.throttleReadBpsDevice[0].rates"],
             [{"linux": {"timeOffsets": {"monotonic": {"secs": 1}}}}, "linux.timeOffsets"],
             [{"linux": {"intelRdt": {"closID": "a"}}}, "linux.intelRdt"]
         ]);
@@ -683,7 +814,7 @@ mod tests {
                 other => panic!("{}: expected Unsupported, got {other:?}", case[1]),
             }
         }
-        let err = check(&with(&cases[11][0])).expect_err("intelRdt is refused");
+        let err = check(&with(&cases[14][0])).expect_err("intelRdt is refused");
         assert_eq!(
             err.to_string(),
             "linux.intelRdt is not supported by ringmon"
@@ -785,6 +916,60 @@ mod tests {
                 [{"linux": {"seccomp": "unconfined"}}, "linux.seccomp",
                  "expected an object, found a string"]
             ]),
+            json!([
+                [{"linux": {"cgroupsPath": ""}}, "linux.cgroupsPath", "must not be empty"],
+                [{"linux": {"cgroupsPath": "/a/../b"}}, "linux.cgroupsPath",
+                 "\"/a/../b\" has a \".\" or \"..\" component"],
+                [{"linux": {"cgroupsPath": "a/./b"}}, "linux.cgroupsPath", "\".\" or \"..\""],
+                [{"linux": {"cgroupsPath": "/a//b"}}, "linux.cgroupsPath",
+                 "\"/a//b\" has an empty component"],
+                [{"linux": {"cgroupsPath": "/a/"}}, "linux.cgroupsPath", "an empty component"],
+                [{"linux": {"cgroupsPath": "/"}}, "linux.cgroupsPath", "an empty component"],
+                [{"linux": {"cgroupsPath": "a\0b"}}, "linux.cgroupsPath",
+                 "\"a\\0b\" contains a NUL byte"],
+                [{"linux": {"cgroupsPath": 7}}, "linux.cgroupsPath", "expected a string, found 7"]
+            ]),
+            json!([
+                [{"linux": {"resources": {"memory": {"limit": "1G"}}}},
+                 "linux.resources.memory.limit",
+                 "expected a signed 64-bit integer, found a string"],
+                [{"linux": {"resources": {"memory": {"swappiness": -1}}}},
+                 "linux.resources.memory.swappiness",
+                 "expected an unsigned 64-bit integer, found -1"],
+                [{"linux": {"resources": {"cpu": {"cpus": [0, 1]}}}}, "linux.resources.cpu.cpus",
+                 "expected a string, found an array"],
+                [{"linux": {"resources": {"pids": {"limit": true}}}}, "linux.resources.pids.limit",
+                 "expected a signed 64-bit integer, found true"],
+                [{"linux": {"resources": {"pids": {"limit": null, "x": null}, "memory": {}}}},
+                 "linux.resources.pids.limit", "required field is missing"],
+                [{"linux": {"resources": {"pids": {"limit": 9.5}, "memory": {"limit": 1.5}}}},
+                 "linux.resources.memory.limit", "found 1.5"],
+                [{"linux": {"resources": {"blockIO": {"weight": 70000}}}},
+                 "linux.resources.blockIO.weight", "expected an integer from 0 to 65535"],
+                [{"linux": {"resources": {"blockIO": {"weightDevice": [{"major": 8}]}}}},
+                 "linux.resources.blockIO.weightDevice[0].minor", "required field is missing"],
+                [{"linux": {"resources": {"hugepageLimits": [{"limit": 1}]}}},
+                 "linux.resources.hugepageLimits[0].pageSize", "required field is missing"],
+                [{"linux": {"resources": {"network": {"classID": -1}}}},
+                 "linux.resources.network.classID", "expected an unsigned 32-bit integer"]
+            ]),
+            json!([
+                [{"linux": {"resources": {"devices": [{"access": "rwm"}]}}},
+                 "linux.resources.devices[0].allow", "required field is missing"],
+                [{"linux": {"resources": {"devices": [{"allow": "yes"}]}}},
+                 "linux.resources.devices[0].allow", "expected a boolean, found a string"],
+                [{"linux": {"resources": {"devices": [{"allow": true, "type": "x"}]}}},
+                 "linux.resources.devices[0].type",
+                 "\"x\" is not a device type (supported: a, b, c, u, p)"],
+                [{"linux": {"resources": {"devices": [{"allow": true, "access": "rwx"}]}}},
+                 "linux.resources.devices[0].access", "\"rwx\" is not a combination of r, w and m"],
+                [{"linux": {"resources": {"devices": [{"allow": true, "access": ""}]}}},
+                 "linux.resources.devices[0].access", "\"\" is not a combination"],
+                [{"linux": {"resources": {"unified": {"memory.high": 5}}}},
+                 "linux.resources.unified.\"memory.high\"", "expected a string, found 5"],
+                [{"linux": {"resources": {"rdma": ["mlx5_1"]}}}, "linux.resources.rdma",
+                 "expected an object, found an array"]
+            ]),
         ];
         for case in groups.iter().flat_map(|g| g.as_array().expect("cases")) {
             match check(&with(&case[0])) {
@@ -834,6 +1019,7 @@ mod tests {
             Kind::Str(_) => vec![json!(7), json!(false), json!(["a"]), json!({"a": "b"})],
             Kind::Bool => vec![json!("true"), json!(1), json!([true])],
             Kind::U32 | Kind::U64 | Kind::Int(..) => vec![json!("1"), json!(1.5), json!(-5000)],
+            Kind::I64 => vec![json!("1"), json!(1.5), json!(u64::MAX)],
             Kind::List(_) => vec![json!("a"), json!({"a": 1}), json!([null]), json!([[1]])],
             Kind::Map(_) => vec![json!("a"), json!(["a"]), json!({"k": 1})],
             Kind::Obj(_) | Kind::Opaque => vec![json!("a"), json!(3), json!(["a"])],

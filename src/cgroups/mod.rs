@@ -1,0 +1,536 @@
+//! cgroups: one cgroup per container, under a parent the daemon owns, in every hierarchy
+//! that serves it (pure v2, pure v1, or hybrid), with the spec's limits written before the
+//! container's first instruction runs, and removed on delete.
+//!
+//! The daemon creates the directories and writes the limits at create; the init joins them
+//! (it writes "0" to each `cgroup.procs`) as its first step after receiving its job, so the
+//! daemon's loop never waits on a task migration (a write to `cgroup.procs` takes the
+//! threadgroup rwsem and can wait for an RCU grace period) and the user's process starts
+//! inside them. Kill-all, OOM and stats read and write the same directories
+//! (`kill`, `oom`, `stats`). Every path this module touches is under a hierarchy mount from
+//! `layout`; `Fs` writes to it, or to a fake cgroupfs in a temp dir in tests. It never
+//! removes a directory it did not create.
+
+pub mod controller;
+pub mod kill;
+pub mod layout;
+pub mod oom;
+pub mod resources;
+pub mod stats;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+
+pub use controller::{Controller, Version};
+pub use layout::{Layout, Mode};
+
+/// A failed cgroupfs call, with the call and the path.
+#[derive(Debug, thiserror::Error)]
+#[error("{call} {}: {err}", .path.display())]
+pub struct FsError {
+    pub call: &'static str,
+    pub path: PathBuf,
+    pub err: io::Error,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// A limit the host cannot enforce, or a bad cgroupsPath; names the field.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The one door to cgroupfs. A real cgroupfs creates a directory's files itself and refuses
+/// O_CREAT of new ones; a fake one (tests) is a plain directory, so writes create files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fs {
+    pub fake: bool,
+}
+
+impl Fs {
+    pub fn write(&self, path: &Path, value: &str) -> Result<(), FsError> {
+        use std::io::Write;
+        let fail = |err| FsError {
+            call: "write",
+            path: path.to_path_buf(),
+            err,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(self.fake)
+            .truncate(self.fake)
+            .open(path)
+            .map_err(|err| FsError {
+                call: "openat",
+                path: path.to_path_buf(),
+                err,
+            })?;
+        // One write(2): cgroupfs parses each write as one value.
+        f.write_all(value.as_bytes()).map_err(fail)
+    }
+
+    pub fn read(&self, path: &Path) -> Result<String, FsError> {
+        std::fs::read_to_string(path).map_err(|err| FsError {
+            call: "read",
+            path: path.to_path_buf(),
+            err,
+        })
+    }
+
+    fn mkdir(&self, path: &Path) -> Result<bool, FsError> {
+        match std::fs::create_dir(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => Err(FsError {
+                call: "mkdir",
+                path: path.to_path_buf(),
+                err,
+            }),
+        }
+    }
+
+    pub fn mkdir_all(&self, path: &Path) -> Result<(), FsError> {
+        std::fs::create_dir_all(path).map_err(|err| FsError {
+            call: "mkdir",
+            path: path.to_path_buf(),
+            err,
+        })
+    }
+
+    /// rmdir; a directory already gone counts as removed. EBUSY means it still has tasks.
+    pub fn rmdir(&self, path: &Path) -> Result<(), FsError> {
+        let res = if self.fake {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_dir(path)
+        };
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(FsError {
+                call: "rmdir",
+                path: path.to_path_buf(),
+                err,
+            }),
+        }
+    }
+}
+
+/// The host's cgroups as the daemon uses them.
+#[derive(Debug)]
+pub struct Cgroups {
+    pub layout: Layout,
+    /// `--cgroup-parent`: relative to the daemon's own cgroup in each hierarchy, or
+    /// absolute from the hierarchy's root.
+    parent: String,
+    pub fs: Fs,
+    /// Why containers get no cgroup (disabled, or nothing usable is mounted).
+    pub unusable: Option<String>,
+}
+
+/// One container's cgroup directories.
+#[derive(Clone, Debug, Default)]
+pub struct CtrCgroup {
+    /// The cgroup2 directory (pure v2 or hybrid).
+    pub unified: Option<PathBuf>,
+    /// v1 directories, with the controllers each one serves.
+    pub v1: Vec<(Vec<Controller>, PathBuf)>,
+    /// The v1 memory directory's `memory.oom_control`, or the v2 `memory.events`.
+    pub fs: Fs,
+}
+
+/// The controllers every container's cgroup gets in v1, for stats and OOM (cpuacct,
+/// memory, pids) and, on a host without cgroup2, for kill-all (freezer).
+fn always_v1(mode: Mode) -> Vec<Controller> {
+    let mut v = vec![Controller::Cpuacct, Controller::Memory, Controller::Pids];
+    if mode == Mode::V1 {
+        v.push(Controller::Freezer);
+    }
+    v
+}
+
+impl Cgroups {
+    pub fn new(layout: Layout, parent: &str, fs: Fs) -> Self {
+        let unusable = match layout.mode {
+            Mode::None => Some("no cgroup filesystem is mounted".to_string()),
+            _ => None,
+        };
+        Self {
+            layout,
+            parent: parent.to_string(),
+            fs,
+            unusable,
+        }
+    }
+
+    pub fn disabled(reason: &str) -> Self {
+        Self {
+            layout: Layout {
+                mode: Mode::None,
+                unified: None,
+                v2_controllers: Vec::new(),
+                v1: Default::default(),
+            },
+            parent: String::new(),
+            fs: Fs::default(),
+            unusable: Some(reason.to_string()),
+        }
+    }
+
+    pub fn usable(&self) -> bool {
+        self.unusable.is_none()
+    }
+
+    /// The base a relative path hangs under in hierarchy `h`.
+    fn base(&self, h: &layout::Hierarchy, path: &str) -> PathBuf {
+        if path.starts_with('/') {
+            h.mount.join(path.trim_start_matches('/'))
+        } else {
+            h.own.join(&self.parent)
+        }
+    }
+
+    /// The container's directory in hierarchy `h`: `cgroups_path` from the spec (relative to
+    /// the parent, or absolute), else the parent plus the container id.
+    fn dir_in(&self, h: &layout::Hierarchy, id: &str, cgroups_path: Option<&str>) -> PathBuf {
+        match cgroups_path {
+            Some(p) if p.starts_with('/') => self.base(h, p),
+            Some(p) => self.base(h, "").join(p),
+            None => self.base(h, "").join(id),
+        }
+    }
+
+    /// Every parent directory this daemon may have made, deepest first (for shutdown).
+    pub fn parent_dirs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if !self.usable() {
+            return out;
+        }
+        let mut hs: Vec<&layout::Hierarchy> = self.layout.v1_hierarchies();
+        hs.extend(self.layout.unified.as_ref());
+        for h in hs {
+            let base = self.base(h, "");
+            let mut p = base.as_path();
+            while p != h.own && p.starts_with(&h.own) {
+                out.push(p.to_path_buf());
+                match p.parent() {
+                    Some(q) => p = q,
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    /// The directory containers' cgroups are made in, in each hierarchy.
+    pub fn container_parents(&self) -> Vec<String> {
+        if !self.usable() {
+            return Vec::new();
+        }
+        let mut hs: Vec<&layout::Hierarchy> = self.layout.v1_hierarchies();
+        hs.extend(self.layout.unified.as_ref());
+        hs.iter()
+            .map(|h| self.base(h, "").display().to_string())
+            .collect()
+    }
+
+    /// Removes the parent directories if nothing else lives in them (daemon shutdown).
+    pub fn remove_parents(&self) {
+        for dir in self.parent_dirs() {
+            let _ = self.fs.rmdir(&dir);
+        }
+    }
+
+    /// Which version serves `c` for containers here.
+    pub fn version_of(&self, c: Controller) -> Option<Version> {
+        if self.layout.v1.contains_key(&c) {
+            Some(Version::V1)
+        } else if self.layout.unified.is_some() && self.layout.v2_controllers.contains(&c) {
+            Some(Version::V2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether an optional interface file exists on this host, judged in the daemon's own
+    /// cgroup of the hierarchy that serves `c` (v1 children have the same files; in v2 a
+    /// controller's files show once it is enabled).
+    fn has_file(&self, c: Controller, file: &str) -> bool {
+        let dir = match self.version_of(c) {
+            Some(Version::V1) => self.layout.v1.get(&c).map(|h| h.own.clone()),
+            Some(Version::V2) => self.layout.unified.as_ref().map(|h| h.own.clone()),
+            None => None,
+        };
+        let Some(dir) = dir else { return false };
+        if dir.join(file).exists() {
+            return true;
+        }
+        // v2: the controller may not be enabled above the daemon's cgroup yet; its root
+        // shows every file the kernel has.
+        let root = self.layout.unified.as_ref().map(|h| h.mount.join(file));
+        self.version_of(c) == Some(Version::V2) && root.is_some_and(|r| r.exists())
+    }
+
+    /// Plans the writes for `res` without touching anything: the refusal, if any, names
+    /// the field (create calls this before a process exists).
+    pub fn plan(&self, res: Option<&LinuxResources>) -> Result<Vec<resources::Write>, CgroupError> {
+        let Some(res) = res else {
+            return Ok(Vec::new());
+        };
+        if !self.usable() {
+            if resources::controllers_needed(res).is_empty() {
+                return Ok(Vec::new());
+            }
+            let why = self.unusable.as_deref().unwrap_or("");
+            return Err(CgroupError::Refused(format!(
+                "linux.resources: this daemon runs containers without cgroups ({why}), so no limit can be enforced"
+            )));
+        }
+        let version = |c| self.version_of(c);
+        let has_file = |c, f: &str| self.has_file(c, f);
+        let host = resources::Host {
+            version: &version,
+            has_file: &has_file,
+            unified: self.layout.unified.is_some(),
+        };
+        resources::plan(res, &host).map_err(CgroupError::Refused)
+    }
+
+    /// Checks a spec's `linux.cgroupsPath`; the validator already refused "..", NUL and
+    /// empty components.
+    pub fn check_path(&self, id: &str, cgroups_path: Option<&str>) -> Result<(), CgroupError> {
+        let Some(h) = self.layout.unified.as_ref().or(self.layout.v1.values().next()) else {
+            return Ok(());
+        };
+        let dir = self.dir_in(h, id, cgroups_path);
+        if dir.exists() {
+            return Err(CgroupError::Refused(format!(
+                "linux.cgroupsPath: {} already exists (a container's cgroup must be its own)",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the container's directories and writes `writes` into them. On failure
+    /// everything made so far is removed again.
+    pub fn create(
+        &self,
+        id: &str,
+        cgroups_path: Option<&str>,
+        writes: &[resources::Write],
+    ) -> Result<CtrCgroup, CgroupError> {
+        let mut cg = CtrCgroup {
+            fs: self.fs,
+            ..CtrCgroup::default()
+        };
+        if !self.usable() {
+            return Ok(cg);
+        }
+        match self.build(&mut cg, id, cgroups_path, writes) {
+            Ok(()) => Ok(cg),
+            Err(e) => {
+                let _ = cg.remove();
+                Err(e)
+            }
+        }
+    }
+
+    fn build(
+        &self,
+        cg: &mut CtrCgroup,
+        id: &str,
+        cgroups_path: Option<&str>,
+        writes: &[resources::Write],
+    ) -> Result<(), CgroupError> {
+        let mut v1_needed: BTreeSet<Controller> = always_v1(self.layout.mode).into_iter().collect();
+        let mut v2_needed: BTreeSet<Controller> = BTreeSet::new();
+        for w in writes {
+            match w.version {
+                Version::V1 => v1_needed.insert(w.controller),
+                Version::V2 => v2_needed.insert(w.controller),
+            };
+        }
+        for h in self.layout.v1_hierarchies() {
+            if !h.controllers.iter().any(|c| v1_needed.contains(c)) {
+                continue;
+            }
+            let dir = self.dir_in(h, id, cgroups_path);
+            let cpuset = h.controllers.contains(&Controller::Cpuset);
+            self.make_dir(&h.own, &dir, cpuset, &[])?;
+            cg.v1.push((h.controllers.clone(), dir));
+        }
+        if let Some(h) = &self.layout.unified {
+            let dir = self.dir_in(h, id, cgroups_path);
+            let enable: Vec<Controller> = v2_needed.into_iter().collect();
+            self.make_dir(&h.own, &dir, false, &enable)?;
+            cg.unified = Some(dir);
+        }
+        for w in writes {
+            let dir = cg.dir_for(w.controller, w.version).ok_or_else(|| {
+                CgroupError::Refused(format!(
+                    "linux.resources: no {} directory for the {} controller",
+                    if w.version == Version::V1 { "v1" } else { "v2" },
+                    w.controller.v1_name()
+                ))
+            })?;
+            self.fs.write(&dir.join(&w.file), &w.value)?;
+        }
+        Ok(())
+    }
+
+    /// mkdir -p from `base` down to `dir`. v1 cpuset directories start with no cpus and no
+    /// mems, and no task may join them: copy the parent's. v2 controllers a container
+    /// needs are enabled in `cgroup.subtree_control` of every level above it.
+    fn make_dir(
+        &self,
+        base: &Path,
+        dir: &Path,
+        cpuset: bool,
+        enable: &[Controller],
+    ) -> Result<(), CgroupError> {
+        let rel = dir.strip_prefix(base).unwrap_or(dir);
+        let mut at = base.to_path_buf();
+        let mut chain = vec![at.clone()];
+        for part in rel.components() {
+            at.push(part);
+            chain.push(at.clone());
+        }
+        for pair in chain.windows(2) {
+            let (up, here) = (&pair[0], &pair[1]);
+            if !enable.is_empty() {
+                let list: Vec<String> = enable
+                    .iter()
+                    .filter_map(|c| c.v2_name())
+                    .map(|n| format!("+{n}"))
+                    .collect();
+                self.enable_v2(up, &list.join(" "))?;
+            }
+            let made = self.fs.mkdir(here)?;
+            if here == dir && !made {
+                return Err(CgroupError::Refused(format!(
+                    "linux.cgroupsPath: {} already exists (a container's cgroup must be its own)",
+                    dir.display()
+                )));
+            }
+            if cpuset && made {
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let cur = self.fs.read(&here.join(f)).unwrap_or_default();
+                    if cur.trim().is_empty() {
+                        let from = self.fs.read(&up.join(f))?;
+                        self.fs.write(&here.join(f), from.trim())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn enable_v2(&self, dir: &Path, list: &str) -> Result<(), CgroupError> {
+        let file = dir.join("cgroup.subtree_control");
+        let cur = self.fs.read(&file).unwrap_or_default();
+        let missing: Vec<&str> = list
+            .split(' ')
+            .filter(|w| !cur.split_whitespace().any(|c| Some(c) == w.strip_prefix('+')))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.fs.write(&file, &missing.join(" ")).map_err(|e| {
+            let hint = if e.err.raw_os_error() == Some(libc::EBUSY) {
+                " (that cgroup has processes of its own: start the daemon in a leaf cgroup, or give --cgroup-parent an absolute path)"
+            } else {
+                ""
+            };
+            CgroupError::Refused(format!("enable {}: {e}{hint}", missing.join(" ")))
+        })
+    }
+}
+
+impl CtrCgroup {
+    pub fn is_none(&self) -> bool {
+        self.unified.is_none() && self.v1.is_empty()
+    }
+
+    /// The directory serving `c` in `version`.
+    pub fn dir_for(&self, c: Controller, version: Version) -> Option<&Path> {
+        match version {
+            Version::V2 => self.unified.as_deref(),
+            Version::V1 => self
+                .v1
+                .iter()
+                .find(|(cs, _)| cs.contains(&c))
+                .map(|(_, d)| d.as_path()),
+        }
+    }
+
+    /// The v1 directory of `c`, else the unified one (for files both versions name alike).
+    pub fn any_dir_for(&self, c: Controller) -> Option<&Path> {
+        self.dir_for(c, Version::V1)
+            .or_else(|| self.dir_for(c, Version::V2))
+    }
+
+    /// Every `cgroup.procs` the init joins.
+    pub fn procs_files(&self) -> Vec<String> {
+        self.v1
+            .iter()
+            .map(|(_, d)| d)
+            .chain(self.unified.as_ref())
+            .map(|d| d.join("cgroup.procs").display().to_string())
+            .collect()
+    }
+
+    /// One directory to list members from (all of them hold every task of the container).
+    pub fn member_dir(&self) -> Option<&Path> {
+        self.unified
+            .as_deref()
+            .or_else(|| self.v1.first().map(|(_, d)| d.as_path()))
+    }
+
+    /// The pids in the container's cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        let Some(dir) = self.member_dir() else {
+            return Vec::new();
+        };
+        self.fs
+            .read(&dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// rmdir of every directory; the first failure (EBUSY: tasks remain) is returned and
+    /// the directories not yet removed stay listed, so the call can be repeated.
+    pub fn remove(&mut self) -> Result<(), FsError> {
+        let mut first = None;
+        let fs = self.fs;
+        self.v1.retain(|(_, d)| match fs.rmdir(d) {
+            Ok(()) => false,
+            Err(e) => {
+                first.get_or_insert(e);
+                true
+            }
+        });
+        if let Some(d) = &self.unified {
+            match fs.rmdir(d) {
+                Ok(()) => self.unified = None,
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

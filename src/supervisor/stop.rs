@@ -1,0 +1,322 @@
+//! Ending containers without ever hanging: kill-all, `stop`, the kill deadline, the
+//! removal of a container's cgroup, and OOM events.
+//!
+//! Every wait here is a ring timeout: the stop grace period, the kill deadline
+//! (`--kill-timeout`), the v1 freezer's FROZEN check, the back-off between attempts to
+//! remove a cgroup whose last tasks are still exiting. When the kill deadline passes with
+//! processes left (a task in D state, a cgroup frozen by someone else), every pending
+//! `delete` and `stop` is answered with an error that names them, and the container stays,
+//! in a state from which `rm -f` can be retried.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use crate::api::proto::{ApiError, ErrorCode};
+use crate::cgroups::kill::{self, Route};
+use crate::cgroups::CtrCgroup;
+use crate::daemon::token::{ctr, Kind, Token};
+use crate::daemon::{Daemon, POLLIN};
+use crate::runtime::spec::Prepared;
+use crate::supervisor::container::{ReplyTo, Status};
+use crate::sys::uring::Completion;
+
+/// How often the v1 freezer is checked, and for how many checks, before the signal is sent
+/// to an incompletely frozen cgroup anyway.
+const FREEZE_CHECK: Duration = Duration::from_millis(5);
+const FREEZE_CHECKS: u32 = 200;
+/// Longest back-off between attempts to remove a cgroup.
+const CGROUP_RETRY_MAX_MS: u64 = 64;
+const POLLPRI: u32 = libc::POLLPRI as u32;
+
+impl Daemon {
+    /// Plans the container's limits (a refusal names the field), makes its cgroup and
+    /// writes them, before any process exists.
+    pub fn make_cgroup(&self, id: &str, prepared: &Prepared) -> Result<CtrCgroup, String> {
+        let writes = self
+            .cgroups
+            .plan(prepared.resources.as_ref())
+            .map_err(|e| e.to_string())?;
+        if !self.cgroups.usable() {
+            return Ok(CtrCgroup::default());
+        }
+        let path = prepared.cgroups_path.as_deref();
+        self.cgroups
+            .check_path(id, path)
+            .map_err(|e| e.to_string())?;
+        let mut cg = self
+            .cgroups
+            .create(id, path, &writes)
+            .map_err(|e| format!("cgroup: {e}"))?;
+        if let Some(efd) = self.oom_eventfd() {
+            if let Err(e) = cg.register_oom_eventfd(efd) {
+                let _ = cg.remove();
+                return Err(format!("cgroup: OOM notification: {e}"));
+            }
+        }
+        Ok(cg)
+    }
+
+    /// Sends `sig` to every process of the container: cgroup.kill, the members of its
+    /// cgroup (v1: frozen first), or, without a cgroup, its init.
+    pub fn kill_all(&mut self, key: usize, sig: i32) {
+        let ct = &mut self.containers[key];
+        let route = ct.cgroup.route(sig);
+        match route {
+            Route::CgroupKill => {
+                if let Err(e) = ct.cgroup.cgroup_kill() {
+                    eprintln!("ringmon daemon: {}: {e}", ct.name);
+                    ct.cgroup.signal_members(sig);
+                }
+            }
+            Route::Members => {
+                ct.cgroup.signal_members(sig);
+            }
+            Route::Freeze => match ct.freeze_kill {
+                // A kill already waits for the freeze: SIGKILL overrides what it will send.
+                Some((pending, left)) => {
+                    let sig = if sig == libc::SIGKILL { sig } else { pending };
+                    ct.freeze_kill = Some((sig, left));
+                }
+                None => {
+                    if let Err(e) = ct.cgroup.set_frozen(true) {
+                        eprintln!("ringmon daemon: {}: {e}", ct.name);
+                    }
+                    ct.freeze_kill = Some((sig, FREEZE_CHECKS));
+                    self.arm_freeze_poll(key);
+                }
+            },
+            Route::InitOnly => {}
+        }
+        // The init reaches its cgroup only once it has read its job; SIGKILL goes to it
+        // directly too, and so does any signal when there is no cgroup.
+        let ct = &self.containers[key];
+        if route == Route::InitOnly || sig == libc::SIGKILL || ct.status == Status::Creating {
+            let _ = self.signal_container(key, sig);
+        }
+    }
+
+    fn arm_freeze_poll(&mut self, key: usize) {
+        let t = self.ctr_token(key, ctr::FREEZE_POLL);
+        let op = self.ring.timeout(FREEZE_CHECK, t);
+        let ct = &mut self.containers[key];
+        ct.freeze_poll = Some(op);
+        ct.ops += 1;
+    }
+
+    pub fn on_freeze_poll(&mut self, key: usize, c: &Completion) {
+        let ct = &mut self.containers[key];
+        ct.freeze_poll = None;
+        let Some((sig, left)) = ct.freeze_kill else {
+            return;
+        };
+        if c.result != -libc::ETIME {
+            return;
+        }
+        if !ct.cgroup.is_frozen() && left > 0 {
+            ct.freeze_kill = Some((sig, left - 1));
+            self.arm_freeze_poll(key);
+            return;
+        }
+        ct.freeze_kill = None;
+        ct.cgroup.signal_members(sig);
+        if let Err(e) = ct.cgroup.set_frozen(false) {
+            eprintln!("ringmon daemon: {}: {e}", ct.name);
+        }
+    }
+
+    /// Starts the kill deadline unless one is running.
+    pub fn arm_kill_deadline(&mut self, key: usize) {
+        if self.containers[key].kill_deadline.is_some() {
+            return;
+        }
+        let t = self.ctr_token(key, ctr::KILL_DEADLINE);
+        let op = self.ring.timeout(self.cfg.kill_timeout, t);
+        let ct = &mut self.containers[key];
+        ct.kill_deadline = Some(op);
+        ct.ops += 1;
+    }
+
+    /// The deadline passed with processes left: answer everyone waiting with their names.
+    pub fn on_kill_deadline(&mut self, key: usize, c: &Completion) {
+        let shutting_down = self.shutting_down;
+        let kill_timeout = self.cfg.kill_timeout;
+        let ct = &mut self.containers[key];
+        ct.kill_deadline = None;
+        if c.result != -libc::ETIME {
+            return;
+        }
+        let mut pids = ct.cgroup.pids();
+        if pids.is_empty() && ct.pidfd.is_some() {
+            pids.push(ct.pid);
+        }
+        if pids.is_empty() && ct.status == Status::Stopped && ct.cgroup.is_none() {
+            return;
+        }
+        let msg = format!(
+            "container {}: processes survived SIGKILL for {kill_timeout:?}: {}; the container is kept, retry rm -f",
+            ct.name,
+            if pids.is_empty() {
+                "none listed (cgroup busy)".to_string()
+            } else {
+                kill::describe(&pids)
+            }
+        );
+        eprintln!("ringmon daemon: {msg}");
+        ct.kill_error = Some(msg.clone());
+        if !shutting_down {
+            ct.removing = false;
+        }
+        let waiting: Vec<ReplyTo> = ct
+            .pending_delete
+            .drain(..)
+            .chain(ct.stop_waiters.drain(..))
+            .collect();
+        for r in waiting {
+            self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
+        }
+    }
+
+    /// `stop`: the stop signal to the init, `grace` to exit, then SIGKILL to everything
+    /// and the kill deadline. `r` is answered with the exit once the container has stopped.
+    pub fn stop_container(
+        &mut self,
+        key: usize,
+        grace: Duration,
+        signal: Option<i32>,
+        r: Option<ReplyTo>,
+    ) {
+        let ct = &mut self.containers[key];
+        if ct.status == Status::Stopped {
+            if let Some(r) = r {
+                let v = serde_json::to_value(&ct.exit).unwrap_or_default();
+                self.reply_ok(r, v);
+            }
+            return;
+        }
+        ct.stop_waiters.extend(r);
+        ct.kill_error = None;
+        let started = matches!(ct.status, Status::Running | Status::Starting);
+        if !started || grace.is_zero() || ct.exit.is_some() {
+            // Never ran (a created init is not the user's process), or no grace at all, or
+            // the init is gone and only stragglers hold its output open.
+            self.kill_all(key, libc::SIGKILL);
+            self.arm_kill_deadline(key);
+            return;
+        }
+        let sig = signal.unwrap_or(ct.stop_signal);
+        let _ = self.signal_container(key, sig);
+        let ct = &self.containers[key];
+        if ct.stop_timer.is_none() {
+            let t = self.ctr_token(key, ctr::STOP_GRACE);
+            let op = self.ring.timeout(grace, t);
+            let ct = &mut self.containers[key];
+            ct.stop_timer = Some(op);
+            ct.ops += 1;
+        }
+    }
+
+    pub fn on_stop_grace(&mut self, key: usize, c: &Completion) {
+        let ct = &mut self.containers[key];
+        ct.stop_timer = None;
+        if c.result != -libc::ETIME || ct.status == Status::Stopped {
+            return;
+        }
+        self.kill_all(key, libc::SIGKILL);
+        self.arm_kill_deadline(key);
+    }
+
+    /// Removes the cgroup of a stopped container that is being deleted; true once it is
+    /// gone. Tasks still in it (orphans of a container without its own pid namespace,
+    /// tasks still exiting) are killed, and removal is retried with back-off until the
+    /// kill deadline.
+    pub fn remove_cgroup(&mut self, key: usize) -> bool {
+        let ct = &mut self.containers[key];
+        if ct.cgroup.is_none() {
+            return true;
+        }
+        if ct.cgroup_retry.is_some() {
+            return false;
+        }
+        let name = ct.name.clone();
+        match ct.cgroup.remove() {
+            Ok(()) => true,
+            Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) => {
+                if ct.cgroup_backoff_ms == 1 {
+                    self.kill_all(key, libc::SIGKILL);
+                    self.arm_kill_deadline(key);
+                }
+                let ct = &mut self.containers[key];
+                let wait = Duration::from_millis(ct.cgroup_backoff_ms);
+                ct.cgroup_backoff_ms = (ct.cgroup_backoff_ms * 2).min(CGROUP_RETRY_MAX_MS);
+                let t = self.ctr_token(key, ctr::CGROUP_RETRY);
+                let op = self.ring.timeout(wait, t);
+                let ct = &mut self.containers[key];
+                ct.cgroup_retry = Some(op);
+                ct.ops += 1;
+                false
+            }
+            Err(e) => {
+                let msg = format!("container {name}: remove cgroup: {e}");
+                eprintln!("ringmon daemon: {msg}");
+                ct.kill_error = Some(msg.clone());
+                if !self.shutting_down {
+                    ct.removing = false;
+                }
+                for r in std::mem::take(&mut ct.pending_delete) {
+                    self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
+                }
+                false
+            }
+        }
+    }
+
+    pub fn on_cgroup_retry(&mut self, key: usize) {
+        self.containers[key].cgroup_retry = None;
+        // on_ctr_completion calls maybe_free_container next, which retries.
+    }
+
+    /// Arms the daemon-wide OOM watch (one fd for every container).
+    pub fn arm_oom_watch(&mut self) {
+        let Some(fd) = &self.oom_watch else {
+            return;
+        };
+        let events = if self.oom_watch_is_eventfd {
+            POLLIN
+        } else {
+            POLLPRI
+        };
+        let t = Token::encode(Kind::Oom, 0, 0, 0);
+        self.oom_poll = Some(self.ring.poll(fd.as_fd(), events, true, t));
+    }
+
+    fn oom_eventfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.oom_watch
+            .as_ref()
+            .filter(|_| self.oom_watch_is_eventfd)
+            .map(|f| f.as_fd())
+    }
+
+    /// Some container hit an OOM kill: re-read the counters of those not yet marked.
+    pub fn on_oom_event(&mut self, c: Completion) {
+        if !c.more {
+            self.oom_poll = None;
+        }
+        if let Some(fd) = &self.oom_watch {
+            // Reset the eventfd's counter, or re-read memory.events so kernfs re-arms POLLPRI.
+            let mut buf = [0u8; 512];
+            let _ = if self.oom_watch_is_eventfd {
+                rustix::io::read(fd, &mut buf)
+            } else {
+                rustix::io::pread(fd, &mut buf, 0)
+            };
+        }
+        for (_, ct) in self.containers.iter_mut() {
+            if !ct.oom_killed && ct.status != Status::Stopped && ct.cgroup.oom_kills() > 0 {
+                ct.oom_killed = true;
+            }
+        }
+        if self.oom_poll.is_none() && !self.shutting_down && c.result >= 0 {
+            self.arm_oom_watch();
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! Lifecycle calls that never hang, on this host's real cgroups (hybrid here: v1
+//! controllers plus a controller-less cgroup2): pids and memory limits, kill-all, stop,
+//! shared pid namespaces, a frozen container, OOM, per-container stats, and no cgroup
+//! directory left behind. Every scenario ends with the daemon back at its baseline, which
+//! counts the container cgroups under its parents.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use common::rootfs::{busybox_bundle, read_config, write_config};
+use common::{start_attached, TestDaemon};
+use ringmon::api::client::Client;
+use serde_json::{json, Value};
+
+fn create(c: &mut Client, params: Value) -> String {
+    let res = c.call("create", params).expect("create");
+    res["id"].as_str().expect("id").to_string()
+}
+
+fn inspect(c: &mut Client, id: &str) -> Value {
+    c.call("inspect", json!({ "id": id })).expect("inspect")
+}
+
+/// The container's cgroup2 directory, else its first v1 one.
+fn member_dir(info: &Value) -> PathBuf {
+    let paths: Vec<PathBuf> = info["cgroup_paths"]
+        .as_array()
+        .expect("cgroup_paths")
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().expect("path")))
+        .collect();
+    paths
+        .iter()
+        .find(|p| p.starts_with("/sys/fs/cgroup/unified"))
+        .or(paths.first())
+        .cloned()
+        .expect("the container has a cgroup")
+}
+
+fn members(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` still runs (a zombie has died: it only waits for its parent to reap it)
+/// in a cgroup whose path contains `id`.
+fn alive_in(pid: i32, id: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'));
+    !zombie
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|t| t.contains(id))
+}
+
+/// Attaches to a created container, starts it, and follows its output until `needle`
+/// shows up (attach streams only what comes after it, so it goes first).
+fn start_until(c: &mut Client, id: &str, needle: &str) {
+    use base64::Engine;
+    let attach = c.send("attach", json!({ "id": id })).expect("attach");
+    let start = c.send("start", json!({ "id": id })).expect("start");
+    let mut seen = Vec::new();
+    loop {
+        let m = c.next_message().expect("next");
+        if m.id == Some(start) {
+            ringmon::api::client::into_result(m).expect("start");
+            continue;
+        }
+        assert_eq!(m.id, Some(attach), "unexpected message {m:?}");
+        assert!(m.event.is_some(), "container ended before {needle:?}: {m:?}");
+        let d = m.rest["data"].as_str().expect("data");
+        seen.extend(
+            base64::engine::general_purpose::STANDARD
+                .decode(d)
+                .expect("b64"),
+        );
+        if String::from_utf8_lossy(&seen).contains(needle) {
+            return;
+        }
+    }
+}
+
+/// A bundle directory whose config.json is `bundle`'s with `edit` applied.
+fn variant(bundle: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let dir = bundle.parent().expect("parent").join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut spec = read_config(bundle);
+    spec["root"]["path"] = json!(bundle.join("rootfs").display().to_string());
+    edit(&mut spec);
+    write_config(&dir, &spec);
+    dir
+}
+
+fn without_pid_ns(spec: &mut Value) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .retain(|n| n["type"] != "pid");
+}
+
+#[test]
+fn a_fork_bomb_stays_at_its_pids_limit_and_rm_f_removes_it() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    let mut c = d.client();
+    let id = create(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(),
+               "args": ["sh", "-c", "f(){ f|f& }; f; exec sleep 1000"],
+               "resources": {"pids": {"limit": 64}}}),
+    );
+    // ash says "can't fork" once the limit refuses a fork: the bomb has reached it.
+    start_until(&mut c, &id, "fork");
+    let mut s = d.client();
+    let mut most = 0;
+    for _ in 0..50 {
+        let st = s.call("stats", json!({ "id": id })).expect("stats");
+        assert_eq!(st["pids_limit"], 64, "{st}");
+        let n = st["pids"].as_u64().expect("pids");
+        assert!(n <= 64, "{n} processes under pids.max 64");
+        most = most.max(n);
+    }
+    println!("fork bomb: at most {most} processes seen under pids.max 64");
+    assert!(most > 32, "the bomb never came near its limit ({most})");
+    let out = d.cli().args(["rm", "-f", &id]).output().expect("rm -f");
+    assert!(out.status.success(), "{out:?}");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn stop_time_1_kills_300_processes_that_ignore_sigterm_with_or_without_a_pid_namespace() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let before = d.baseline();
+    let script = "for i in $(seq 150); do sleep 1000 & done; trap '' TERM; \
+                  for i in $(seq 150); do sleep 1000 & done; echo ready; wait";
+    for b in [&bundle, &shared] {
+        let mut c = d.client();
+        let id = create(
+            &mut c,
+            json!({"bundle": b.display().to_string(), "args": ["sh", "-c", script]}),
+        );
+        start_until(&mut c, &id, "ready");
+        let dir = member_dir(&inspect(&mut c, &id));
+        let pids = members(&dir);
+        assert_eq!(pids.len(), 301, "sh and 300 sleeps");
+        let t = Instant::now();
+        let out = d
+            .cli()
+            .args(["stop", "--time", "1", &id])
+            .output()
+            .expect("stop");
+        let took = t.elapsed();
+        assert!(out.status.success(), "{out:?}");
+        println!("stop --time 1 of 301 processes ({}): {took:?}", b.display());
+        let info = inspect(&mut c, &id);
+        assert_eq!(info["status"], "stopped", "{info}");
+        assert_eq!(info["exit"]["exit_code"], 137, "SIGKILL after the grace period");
+        let left: Vec<i32> = pids.into_iter().filter(|p| alive_in(*p, &id)).collect();
+        assert!(left.is_empty(), "survivors of stop: {left:?}");
+        c.call("delete", json!({ "id": id })).expect("delete");
+    }
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn rm_f_of_a_pid_namespace_joiner_kills_only_its_processes_and_of_the_owner_everything() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    let mut c = d.client();
+    let owner = create(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(), "args": ["sleep", "1000"]}),
+    );
+    c.call("start", json!({ "id": owner })).expect("start owner");
+    let owner_pid = inspect(&mut c, &owner)["pid"].as_i64().expect("pid");
+    let joiner = variant(&bundle, "joiner", |s| {
+        for ns in s["linux"]["namespaces"].as_array_mut().expect("ns") {
+            if ns["type"] == "pid" {
+                ns["path"] = json!(format!("/proc/{owner_pid}/ns/pid"));
+            }
+        }
+    });
+    let join = |c: &mut Client| {
+        let id = create(
+            c,
+            json!({"bundle": joiner.display().to_string(),
+                   "args": ["sh", "-c", "sleep 1000 & sleep 1000 & echo up; wait"]}),
+        );
+        start_until(c, &id, "up");
+        id
+    };
+    let j1 = join(&mut c);
+    let j1_pids = members(&member_dir(&inspect(&mut c, &j1)));
+    assert_eq!(j1_pids.len(), 3, "the joiner's sh and two sleeps");
+    let out = d.cli().args(["rm", "-f", &j1]).output().expect("rm -f joiner");
+    assert!(out.status.success(), "{out:?}");
+    assert!(j1_pids.iter().all(|p| !alive_in(*p, &j1)), "joiner gone");
+    let o = inspect(&mut c, &owner);
+    assert_eq!(o["status"], "running", "the owner survives its joiner: {o}");
+    assert!(alive_in(owner_pid as i32, &owner));
+
+    let j2 = join(&mut c);
+    let out = d.cli().args(["rm", "-f", &owner]).output().expect("rm -f owner");
+    assert!(out.status.success(), "{out:?}");
+    // The owner's PID 1 took its whole namespace with it, the joiner included.
+    let exit = c.call("wait", json!({ "id": j2 })).expect("wait joiner");
+    assert_eq!(exit["exit_code"], 137, "{exit}");
+    c.call("delete", json!({ "id": j2 })).expect("delete joiner");
+    d.assert_back_to(&before);
+}
+
+/// The v1 freezer, where a frozen task ignores SIGKILL until it is thawed.
+const FREEZER: &str = "/sys/fs/cgroup/freezer";
+
+#[test]
+fn rm_f_of_a_frozen_container_names_the_survivors_at_its_deadline_and_a_retry_succeeds() {
+    if !Path::new(FREEZER).join("freezer.state").exists()
+        && !Path::new(FREEZER).join("cgroup.procs").exists()
+    {
+        eprintln!("SKIPPED: no cgroup v1 freezer at {FREEZER} to keep processes stuck");
+        return;
+    }
+    let d = TestDaemon::start_with(&["--kill-timeout", "2"]);
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    let mut c = d.client();
+    let id = create(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(),
+               "args": ["sh", "-c", "sleep 1000 & sleep 1000 & echo up; wait"]}),
+    );
+    start_until(&mut c, &id, "up");
+    let pids = members(&member_dir(&inspect(&mut c, &id)));
+    assert_eq!(pids.len(), 3);
+    // The test, not ringmon, freezes the processes in a freezer cgroup of its own.
+    let ice = Path::new(FREEZER).join(format!("ringmon-test-ice-{}", std::process::id()));
+    std::fs::create_dir(&ice).expect("mkdir freezer cgroup");
+    for p in &pids {
+        std::fs::write(ice.join("cgroup.procs"), p.to_string()).expect("move into freezer");
+    }
+    std::fs::write(ice.join("freezer.state"), "FROZEN").expect("freeze");
+    // FREEZING becomes FROZEN once every task has stopped; the kernel reports no event.
+    while std::fs::read_to_string(ice.join("freezer.state")).expect("state").trim() != "FROZEN" {
+        std::thread::yield_now();
+    }
+    let t = Instant::now();
+    let err = c
+        .call("delete", json!({"id": id, "force": true}))
+        .expect_err("frozen processes survive SIGKILL");
+    println!("rm -f of a frozen container answered after {:?}: {err}", t.elapsed());
+    let msg = err.to_string();
+    assert!(msg.contains("survived SIGKILL"), "{msg}");
+    for p in &pids {
+        assert!(msg.contains(&p.to_string()), "{msg} names {p}");
+    }
+    let info = inspect(&mut c, &id);
+    assert!(info["kill_error"].as_str().is_some_and(|e| e.contains("survived")), "{info}");
+    // Thaw: the pending SIGKILL lands, the container stops, and a retry removes it.
+    std::fs::write(ice.join("freezer.state"), "THAWED").expect("thaw");
+    let exit = c.call("wait", json!({ "id": id })).expect("wait");
+    assert_eq!(exit["exit_code"], 137, "{exit}");
+    let out = d.cli().args(["rm", "-f", &id]).output().expect("retry rm -f");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::remove_dir(&ice).expect("rmdir freezer cgroup");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_container_past_its_memory_limit_is_oom_killed_and_wait_says_so() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    let mut c = d.client();
+    let dd = "dd if=/dev/zero of=/dev/null bs=64M count=1";
+    // The init itself, then a child of the init (the init survives and exits 3).
+    for (args, code) in [
+        (json!(["sh", "-c", format!("exec {dd}")]), 137),
+        (json!(["sh", "-c", format!("{dd}; exit 3")]), 3),
+    ] {
+        let id = create(
+            &mut c,
+            json!({"bundle": bundle.display().to_string(), "args": args,
+                   "resources": {"memory": {"limit": 16 << 20, "swap": 16 << 20}}}),
+        );
+        let (exit, _) = start_attached(&mut c, &id);
+        assert_eq!(exit, code);
+        let w = c.call("wait", json!({ "id": id })).expect("wait");
+        assert_eq!(w["oom_killed"], true, "{w}");
+        assert_eq!(inspect(&mut c, &id)["oom_killed"], true);
+        let st = c.call("stats", json!({ "id": id })).expect("stats");
+        assert!(st["oom_kills"].as_u64().expect("oom_kills") >= 1, "{st}");
+        assert_eq!(st["memory_limit_bytes"], 16 << 20, "{st}");
+        c.call("delete", json!({ "id": id })).expect("delete");
+    }
+    // Without a limit nothing is OOM-killed.
+    let id = create(&mut c, json!({"bundle": bundle.display().to_string(), "args": ["true"]}));
+    start_attached(&mut c, &id);
+    assert_eq!(c.call("wait", json!({ "id": id })).expect("wait")["oom_killed"], false);
+    c.call("delete", json!({ "id": id })).expect("delete");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_thousand_containers_with_limits_leave_no_cgroup_directory_anywhere() {
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    assert_eq!(before.cgroups, 0);
+    let parents = d.cgroup_parents();
+    assert!(!parents.is_empty(), "this host has cgroups");
+    let mut c = d.client();
+    let limits = json!({"memory": {"limit": 64 << 20, "reservation": 32 << 20},
+                        "pids": {"limit": 100},
+                        "cpu": {"shares": 512, "quota": 50000, "period": 100000}});
+    for i in 0..1000 {
+        let mut p = json!({"args": ["true"], "resources": limits});
+        if i % 2 == 0 {
+            p["tty"] = json!(true);
+        }
+        let id = create(&mut c, p);
+        let (exit, _) = start_attached(&mut c, &id);
+        assert_eq!(exit, 0);
+        c.call("delete", json!({ "id": id })).expect("delete");
+    }
+    d.assert_back_to(&before);
+    d.stop();
+    for p in parents {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+}
+
+#[test]
+fn kill_all_reaches_every_process_and_stats_report_the_cgroup() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let before = d.baseline();
+    let mut c = d.client();
+    let id = create(
+        &mut c,
+        json!({"bundle": shared.display().to_string(),
+               "args": ["sh", "-c", "sleep 1000 & sleep 1000 & echo up; wait"],
+               "resources": {"memory": {"limit": 256 << 20}, "pids": {"limit": 50}}}),
+    );
+    start_until(&mut c, &id, "up");
+    let out = d.cli().args(["stats", &id]).output().expect("stats");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("256.0MiB") && text.contains("3/50"), "{text}");
+    let st = c.call("stats", json!({ "id": id })).expect("stats");
+    assert!(st["cpu_ns"].as_u64().is_some() && st["memory_bytes"].as_u64().is_some(), "{st}");
+    let pids = members(&member_dir(&inspect(&mut c, &id)));
+    let out = d
+        .cli()
+        .args(["kill", "--all", "-s", "KILL", &id])
+        .output()
+        .expect("kill --all");
+    assert!(out.status.success(), "{out:?}");
+    let exit = c.call("wait", json!({ "id": id })).expect("wait");
+    assert_eq!(exit["exit_code"], 137);
+    assert!(pids.iter().all(|p| !alive_in(*p, &id)), "kill --all left {pids:?}");
+    c.call("delete", json!({ "id": id })).expect("delete");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_v1_only_daemon_kills_through_the_freezer_and_v2_only_refuses_v1_limits() {
+    let d = TestDaemon::start_with(&["--cgroups", "v1"]);
+    let bundle = busybox_bundle(d.root());
+    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let before = d.baseline();
+    let mut c = d.client();
+    let stats = c.call("stats", json!({})).expect("stats");
+    assert_eq!(stats["cgroup_layout"], "v1");
+    let id = create(
+        &mut c,
+        json!({"bundle": shared.display().to_string(),
+               "args": ["sh", "-c", "trap '' TERM; sleep 1000 & sleep 1000 & echo up; wait"]}),
+    );
+    let info = inspect(&mut c, &id);
+    assert!(
+        info["cgroup_paths"].as_array().expect("paths").iter().any(|p| p
+            .as_str()
+            .is_some_and(|p| p.starts_with(FREEZER))),
+        "{info}"
+    );
+    start_until(&mut c, &id, "up");
+    let pids = members(&member_dir(&inspect(&mut c, &id)));
+    c.call("stop", json!({"id": id, "timeout": 0.2})).expect("stop");
+    assert!(pids.iter().all(|p| !alive_in(*p, &id)), "stop left {pids:?}");
+    c.call("delete", json!({ "id": id })).expect("delete");
+    d.assert_back_to(&before);
+    drop(c);
+    d.stop();
+
+    // With only the controller-less cgroup2 of this host, limits are refused by name, while
+    // kill-all still works through cgroup.kill.
+    let d = TestDaemon::start_with(&["--cgroups", "v2"]);
+    let mut c = d.client();
+    let err = c
+        .call("create", json!({"args": ["true"], "resources": {"memory": {"limit": 1 << 24}}}))
+        .expect_err("no memory controller in cgroup2 here");
+    assert!(
+        err.to_string().contains("linux.resources.memory"),
+        "{err}"
+    );
+    let (code, _, id) = common::run_api(&mut c, json!({"args": ["true"]}));
+    assert_eq!(code, 0);
+    c.call("delete", json!({ "id": id })).expect("delete");
+}
+
+#[test]
+fn without_cgroups_a_shared_pid_namespace_is_refused_unless_accepted_explicitly() {
+    let d = TestDaemon::start_with(&["--cgroups", "off"]);
+    let bundle = busybox_bundle(d.root());
+    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let before = d.baseline();
+    let mut c = d.client();
+    let p = json!({"bundle": shared.display().to_string(), "args": ["true"]});
+    let err = c.call("create", p.clone()).expect_err("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("shares a pid namespace") && msg.contains("allow_partial_kill"), "{msg}");
+    let mut accepted = p;
+    accepted["allow_partial_kill"] = json!(true);
+    let res = c.call("create", accepted).expect("accepted");
+    assert!(res["warning"].as_str().is_some_and(|w| w.contains("only its init")), "{res}");
+    let id = res["id"].as_str().expect("id").to_string();
+    let (code, _) = start_attached(&mut c, &id);
+    assert_eq!(code, 0);
+    c.call("delete", json!({ "id": id })).expect("delete");
+    // Limits cannot be enforced without cgroups: refused, naming why.
+    let err = c
+        .call("create", json!({"args": ["true"], "resources": {"pids": {"limit": 10}}}))
+        .expect_err("limits refused");
+    assert!(err.to_string().contains("--cgroups off"), "{err}");
+    d.assert_back_to(&before);
+}
