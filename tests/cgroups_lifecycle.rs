@@ -440,3 +440,55 @@ fn without_cgroups_a_shared_pid_namespace_is_refused_unless_accepted_explicitly(
     assert!(err.to_string().contains("--cgroups off"), "{err}");
     d.assert_back_to(&before);
 }
+
+#[test]
+fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let cgns = variant(&bundle, "cgns", |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("ns")
+            .push(json!({"type": "cgroup"}));
+    });
+    let before = d.baseline();
+    let out = d
+        .cli()
+        .args(["run", "-d", "--name", "lim", "-m", "32m", "--pids-limit", "20"])
+        .args(["--cpus", "0.5", "--stop-signal", "KILL", "--", "sleep", "100"])
+        .output()
+        .expect("run -d");
+    assert!(out.status.success(), "{out:?}");
+    let mut c = d.client();
+    let st = c.call("stats", json!({"id": "lim"})).expect("stats");
+    assert_eq!(st["memory_limit_bytes"], 32 << 20, "{st}");
+    assert_eq!(st["pids_limit"], 20, "{st}");
+    let info = inspect(&mut c, "lim");
+    let cpu = info["cgroup_paths"]
+        .as_array()
+        .expect("paths")
+        .iter()
+        .filter_map(|p| p.as_str())
+        .find(|p| p.starts_with("/sys/fs/cgroup/cpu/") || p.contains("cpu,cpuacct"))
+        .map(PathBuf::from);
+    if let Some(cpu) = cpu {
+        let quota = std::fs::read_to_string(cpu.join("cpu.cfs_quota_us")).expect("quota");
+        assert_eq!(quota.trim(), "50000");
+    }
+    // --stop-signal KILL: stop needs no grace period even though PID 1 ignores TERM.
+    let exit = c.call("stop", json!({"id": "lim", "timeout": 60})).expect("stop");
+    assert_eq!(exit["signal"], 9, "{exit}");
+    c.call("delete", json!({"id": "lim"})).expect("delete");
+
+    let (code, out, id) = common::run_api(
+        &mut c,
+        json!({"bundle": cgns.display().to_string(), "args": ["cat", "/proc/self/cgroup"]}),
+    );
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, 0, "{out}");
+    for line in out.lines().filter(|l| l.contains("memory") || l.starts_with("0::")) {
+        assert!(line.ends_with(":/"), "the namespace's root is the container's cgroup: {out}");
+    }
+    c.call("delete", json!({ "id": id })).expect("delete");
+    d.assert_back_to(&before);
+}
