@@ -492,3 +492,30 @@ fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
     c.call("delete", json!({ "id": id })).expect("delete");
     d.assert_back_to(&before);
 }
+
+#[test]
+fn delete_of_a_stopped_container_kills_the_orphans_left_in_its_cgroup() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let before = d.baseline();
+    let mut c = d.client();
+    let id = create(
+        &mut c,
+        json!({"bundle": shared.display().to_string(),
+               "args": ["sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!"]}),
+    );
+    let (code, out) = start_attached(&mut c, &id);
+    assert_eq!(code, 0);
+    let orphan: i32 = String::from_utf8_lossy(&out).trim().parse().expect("pid");
+    assert!(alive_in(orphan, &id), "the orphan outlives the init");
+    assert_eq!(inspect(&mut c, &id)["status"], "stopped");
+    // The init is gone, so a plain kill has nothing to signal; the cgroup still has a task.
+    let err = c
+        .call("kill", json!({"id": id, "signal": "TERM"}))
+        .expect_err("not running");
+    assert!(err.to_string().contains("not running"), "{err}");
+    c.call("delete", json!({ "id": id })).expect("delete");
+    assert!(!alive_in(orphan, &id), "delete killed the orphan");
+    d.assert_back_to(&before);
+}

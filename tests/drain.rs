@@ -81,9 +81,6 @@ fn a_grandchild_holding_the_pipe_delays_exit_only_until_the_drain_deadline() {
         .expect("early line")
         .parse()
         .expect("pid");
-    c.call("delete", serde_json::json!({"id": id}))
-        .expect("delete");
-
     // The grandchild is now the daemon's (subreaper) orphan. Release it and wait for its exit.
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(pid).expect("pid"),
@@ -108,5 +105,7 @@ fn a_grandchild_holding_the_pipe_delays_exit_only_until_the_drain_deadline() {
         .call("stats", serde_json::json!({}))
         .expect("stats");
     assert_eq!(stats["orphans_reaped"], 1, "{stats}");
+    c.call("delete", serde_json::json!({"id": id}))
+        .expect("delete");
     d.assert_back_to(&before);
 }

@@ -714,10 +714,18 @@ impl Daemon {
         let Some(ct) = self.containers.get(key) else {
             return;
         };
-        if !ct.removing || ct.status != Status::Stopped || ct.ops != 0 {
+        if !ct.removing || ct.status != Status::Stopped {
             return;
         }
+        // The cgroup first: its removal may wait on ring timeouts of its own.
         if !self.remove_cgroup(key) {
+            return;
+        }
+        let ct = &mut self.containers[key];
+        if let Some(op) = ct.kill_deadline.take() {
+            self.ring.cancel_timeout(op);
+        }
+        if ct.ops != 0 {
             return;
         }
         let ct = self.containers.remove(key);
