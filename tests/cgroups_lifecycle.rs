@@ -51,9 +51,10 @@ fn members(dir: &Path) -> Vec<i32> {
 /// in a cgroup whose path contains `id`.
 fn alive_in(pid: i32, id: &str) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = stat.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'));
-    !zombie
-        && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|t| t.contains(id))
+    let zombie = stat
+        .rsplit_once(") ")
+        .is_some_and(|(_, r)| r.starts_with('Z'));
+    !zombie && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|t| t.contains(id))
 }
 
 /// Attaches to a created container, starts it, and follows its output until `needle`
@@ -70,7 +71,10 @@ fn start_until(c: &mut Client, id: &str, needle: &str) {
             continue;
         }
         assert_eq!(m.id, Some(attach), "unexpected message {m:?}");
-        assert!(m.event.is_some(), "container ended before {needle:?}: {m:?}");
+        assert!(
+            m.event.is_some(),
+            "container ended before {needle:?}: {m:?}"
+        );
         let d = m.rest["data"].as_str().expect("data");
         seen.extend(
             base64::engine::general_purpose::STANDARD
@@ -160,7 +164,10 @@ fn stop_time_1_kills_300_processes_that_ignore_sigterm_with_or_without_a_pid_nam
         println!("stop --time 1 of 301 processes ({}): {took:?}", b.display());
         let info = inspect(&mut c, &id);
         assert_eq!(info["status"], "stopped", "{info}");
-        assert_eq!(info["exit"]["exit_code"], 137, "SIGKILL after the grace period");
+        assert_eq!(
+            info["exit"]["exit_code"], 137,
+            "SIGKILL after the grace period"
+        );
         let left: Vec<i32> = pids.into_iter().filter(|p| alive_in(*p, &id)).collect();
         assert!(left.is_empty(), "survivors of stop: {left:?}");
         c.call("delete", json!({ "id": id })).expect("delete");
@@ -178,7 +185,8 @@ fn rm_f_of_a_pid_namespace_joiner_kills_only_its_processes_and_of_the_owner_ever
         &mut c,
         json!({"bundle": bundle.display().to_string(), "args": ["sleep", "1000"]}),
     );
-    c.call("start", json!({ "id": owner })).expect("start owner");
+    c.call("start", json!({ "id": owner }))
+        .expect("start owner");
     let owner_pid = inspect(&mut c, &owner)["pid"].as_i64().expect("pid");
     let joiner = variant(&bundle, "joiner", |s| {
         for ns in s["linux"]["namespaces"].as_array_mut().expect("ns") {
@@ -199,7 +207,11 @@ fn rm_f_of_a_pid_namespace_joiner_kills_only_its_processes_and_of_the_owner_ever
     let j1 = join(&mut c);
     let j1_pids = members(&member_dir(&inspect(&mut c, &j1)));
     assert_eq!(j1_pids.len(), 3, "the joiner's sh and two sleeps");
-    let out = d.cli().args(["rm", "-f", &j1]).output().expect("rm -f joiner");
+    let out = d
+        .cli()
+        .args(["rm", "-f", &j1])
+        .output()
+        .expect("rm -f joiner");
     assert!(out.status.success(), "{out:?}");
     assert!(j1_pids.iter().all(|p| !alive_in(*p, &j1)), "joiner gone");
     let o = inspect(&mut c, &owner);
@@ -207,12 +219,17 @@ fn rm_f_of_a_pid_namespace_joiner_kills_only_its_processes_and_of_the_owner_ever
     assert!(alive_in(owner_pid as i32, &owner));
 
     let j2 = join(&mut c);
-    let out = d.cli().args(["rm", "-f", &owner]).output().expect("rm -f owner");
+    let out = d
+        .cli()
+        .args(["rm", "-f", &owner])
+        .output()
+        .expect("rm -f owner");
     assert!(out.status.success(), "{out:?}");
     // The owner's PID 1 took its whole namespace with it, the joiner included.
     let exit = c.call("wait", json!({ "id": j2 })).expect("wait joiner");
     assert_eq!(exit["exit_code"], 137, "{exit}");
-    c.call("delete", json!({ "id": j2 })).expect("delete joiner");
+    c.call("delete", json!({ "id": j2 }))
+        .expect("delete joiner");
     d.assert_back_to(&before);
 }
 
@@ -247,26 +264,42 @@ fn rm_f_of_a_frozen_container_names_the_survivors_at_its_deadline_and_a_retry_su
     }
     std::fs::write(ice.join("freezer.state"), "FROZEN").expect("freeze");
     // FREEZING becomes FROZEN once every task has stopped; the kernel reports no event.
-    while std::fs::read_to_string(ice.join("freezer.state")).expect("state").trim() != "FROZEN" {
+    while std::fs::read_to_string(ice.join("freezer.state"))
+        .expect("state")
+        .trim()
+        != "FROZEN"
+    {
         std::thread::yield_now();
     }
     let t = Instant::now();
     let err = c
         .call("delete", json!({"id": id, "force": true}))
         .expect_err("frozen processes survive SIGKILL");
-    println!("rm -f of a frozen container answered after {:?}: {err}", t.elapsed());
+    println!(
+        "rm -f of a frozen container answered after {:?}: {err}",
+        t.elapsed()
+    );
     let msg = err.to_string();
     assert!(msg.contains("survived SIGKILL"), "{msg}");
     for p in &pids {
         assert!(msg.contains(&p.to_string()), "{msg} names {p}");
     }
     let info = inspect(&mut c, &id);
-    assert!(info["kill_error"].as_str().is_some_and(|e| e.contains("survived")), "{info}");
+    assert!(
+        info["kill_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("survived")),
+        "{info}"
+    );
     // Thaw: the pending SIGKILL lands, the container stops, and a retry removes it.
     std::fs::write(ice.join("freezer.state"), "THAWED").expect("thaw");
     let exit = c.call("wait", json!({ "id": id })).expect("wait");
     assert_eq!(exit["exit_code"], 137, "{exit}");
-    let out = d.cli().args(["rm", "-f", &id]).output().expect("retry rm -f");
+    let out = d
+        .cli()
+        .args(["rm", "-f", &id])
+        .output()
+        .expect("retry rm -f");
     assert!(out.status.success(), "{out:?}");
     std::fs::remove_dir(&ice).expect("rmdir freezer cgroup");
     d.assert_back_to(&before);
@@ -300,9 +333,15 @@ fn a_container_past_its_memory_limit_is_oom_killed_and_wait_says_so() {
         c.call("delete", json!({ "id": id })).expect("delete");
     }
     // Without a limit nothing is OOM-killed.
-    let id = create(&mut c, json!({"bundle": bundle.display().to_string(), "args": ["true"]}));
+    let id = create(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(), "args": ["true"]}),
+    );
     start_attached(&mut c, &id);
-    assert_eq!(c.call("wait", json!({ "id": id })).expect("wait")["oom_killed"], false);
+    assert_eq!(
+        c.call("wait", json!({ "id": id })).expect("wait")["oom_killed"],
+        false
+    );
     c.call("delete", json!({ "id": id })).expect("delete");
     d.assert_back_to(&before);
 }
@@ -351,9 +390,15 @@ fn kill_all_reaches_every_process_and_stats_report_the_cgroup() {
     start_until(&mut c, &id, "up");
     let out = d.cli().args(["stats", &id]).output().expect("stats");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("256.0MiB") && text.contains("3/50"), "{text}");
+    assert!(
+        out.status.success() && text.contains("256.0MiB") && text.contains("3/50"),
+        "{text}"
+    );
     let st = c.call("stats", json!({ "id": id })).expect("stats");
-    assert!(st["cpu_ns"].as_u64().is_some() && st["memory_bytes"].as_u64().is_some(), "{st}");
+    assert!(
+        st["cpu_ns"].as_u64().is_some() && st["memory_bytes"].as_u64().is_some(),
+        "{st}"
+    );
     let pids = members(&member_dir(&inspect(&mut c, &id)));
     let out = d
         .cli()
@@ -363,7 +408,10 @@ fn kill_all_reaches_every_process_and_stats_report_the_cgroup() {
     assert!(out.status.success(), "{out:?}");
     let exit = c.call("wait", json!({ "id": id })).expect("wait");
     assert_eq!(exit["exit_code"], 137);
-    assert!(pids.iter().all(|p| !alive_in(*p, &id)), "kill --all left {pids:?}");
+    assert!(
+        pids.iter().all(|p| !alive_in(*p, &id)),
+        "kill --all left {pids:?}"
+    );
     c.call("delete", json!({ "id": id })).expect("delete");
     d.assert_back_to(&before);
 }
@@ -384,15 +432,21 @@ fn a_v1_only_daemon_kills_through_the_freezer_and_v2_only_refuses_v1_limits() {
     );
     let info = inspect(&mut c, &id);
     assert!(
-        info["cgroup_paths"].as_array().expect("paths").iter().any(|p| p
-            .as_str()
-            .is_some_and(|p| p.starts_with(FREEZER))),
+        info["cgroup_paths"]
+            .as_array()
+            .expect("paths")
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.starts_with(FREEZER))),
         "{info}"
     );
     start_until(&mut c, &id, "up");
     let pids = members(&member_dir(&inspect(&mut c, &id)));
-    c.call("stop", json!({"id": id, "timeout": 0.2})).expect("stop");
-    assert!(pids.iter().all(|p| !alive_in(*p, &id)), "stop left {pids:?}");
+    c.call("stop", json!({"id": id, "timeout": 0.2}))
+        .expect("stop");
+    assert!(
+        pids.iter().all(|p| !alive_in(*p, &id)),
+        "stop left {pids:?}"
+    );
     c.call("delete", json!({ "id": id })).expect("delete");
     d.assert_back_to(&before);
     drop(c);
@@ -403,12 +457,12 @@ fn a_v1_only_daemon_kills_through_the_freezer_and_v2_only_refuses_v1_limits() {
     let d = TestDaemon::start_with(&["--cgroups", "v2"]);
     let mut c = d.client();
     let err = c
-        .call("create", json!({"args": ["true"], "resources": {"memory": {"limit": 1 << 24}}}))
+        .call(
+            "create",
+            json!({"args": ["true"], "resources": {"memory": {"limit": 1 << 24}}}),
+        )
         .expect_err("no memory controller in cgroup2 here");
-    assert!(
-        err.to_string().contains("linux.resources.memory"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("linux.resources.memory"), "{err}");
     let (code, _, id) = common::run_api(&mut c, json!({"args": ["true"]}));
     assert_eq!(code, 0);
     c.call("delete", json!({ "id": id })).expect("delete");
@@ -424,18 +478,29 @@ fn without_cgroups_a_shared_pid_namespace_is_refused_unless_accepted_explicitly(
     let p = json!({"bundle": shared.display().to_string(), "args": ["true"]});
     let err = c.call("create", p.clone()).expect_err("refused");
     let msg = err.to_string();
-    assert!(msg.contains("shares a pid namespace") && msg.contains("allow_partial_kill"), "{msg}");
+    assert!(
+        msg.contains("shares a pid namespace") && msg.contains("allow_partial_kill"),
+        "{msg}"
+    );
     let mut accepted = p;
     accepted["allow_partial_kill"] = json!(true);
     let res = c.call("create", accepted).expect("accepted");
-    assert!(res["warning"].as_str().is_some_and(|w| w.contains("only its init")), "{res}");
+    assert!(
+        res["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("only its init")),
+        "{res}"
+    );
     let id = res["id"].as_str().expect("id").to_string();
     let (code, _) = start_attached(&mut c, &id);
     assert_eq!(code, 0);
     c.call("delete", json!({ "id": id })).expect("delete");
     // Limits cannot be enforced without cgroups: refused, naming why.
     let err = c
-        .call("create", json!({"args": ["true"], "resources": {"pids": {"limit": 10}}}))
+        .call(
+            "create",
+            json!({"args": ["true"], "resources": {"pids": {"limit": 10}}}),
+        )
         .expect_err("limits refused");
     assert!(err.to_string().contains("--cgroups off"), "{err}");
     d.assert_back_to(&before);
@@ -454,8 +519,25 @@ fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
     let before = d.baseline();
     let out = d
         .cli()
-        .args(["run", "-d", "--name", "lim", "-m", "32m", "--pids-limit", "20"])
-        .args(["--cpus", "0.5", "--stop-signal", "KILL", "--", "sleep", "100"])
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "lim",
+            "-m",
+            "32m",
+            "--pids-limit",
+            "20",
+        ])
+        .args([
+            "--cpus",
+            "0.5",
+            "--stop-signal",
+            "KILL",
+            "--",
+            "sleep",
+            "100",
+        ])
         .output()
         .expect("run -d");
     assert!(out.status.success(), "{out:?}");
@@ -476,7 +558,9 @@ fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
         assert_eq!(quota.trim(), "50000");
     }
     // --stop-signal KILL: stop needs no grace period even though PID 1 ignores TERM.
-    let exit = c.call("stop", json!({"id": "lim", "timeout": 60})).expect("stop");
+    let exit = c
+        .call("stop", json!({"id": "lim", "timeout": 60}))
+        .expect("stop");
     assert_eq!(exit["signal"], 9, "{exit}");
     c.call("delete", json!({"id": "lim"})).expect("delete");
 
@@ -486,8 +570,14 @@ fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
     );
     let out = String::from_utf8_lossy(&out).into_owned();
     assert_eq!(code, 0, "{out}");
-    for line in out.lines().filter(|l| l.contains("memory") || l.starts_with("0::")) {
-        assert!(line.ends_with(":/"), "the namespace's root is the container's cgroup: {out}");
+    for line in out
+        .lines()
+        .filter(|l| l.contains("memory") || l.starts_with("0::"))
+    {
+        assert!(
+            line.ends_with(":/"),
+            "the namespace's root is the container's cgroup: {out}"
+        );
     }
     c.call("delete", json!({ "id": id })).expect("delete");
     d.assert_back_to(&before);

@@ -77,7 +77,10 @@ impl Controller {
     }
 
     pub fn from_v2_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|c| c.v2_name() == Some(name))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.v2_name() == Some(name))
     }
 }
 

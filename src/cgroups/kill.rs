@@ -76,7 +76,8 @@ impl CtrCgroup {
             .into_iter()
             .filter_map(|pid| {
                 let p = rustix::process::Pid::from_raw(pid)?;
-                let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()?;
+                let fd =
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()?;
                 Some((pid, Fd::new(fd, Owner::Daemon, "pidfd (kill-all)")))
             })
             .collect();

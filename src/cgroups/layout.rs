@@ -256,7 +256,10 @@ mod tests {
             l.v1[&Controller::Memory].own,
             Path::new("/sys/fs/cgroup/memory/process_api/f57c")
         );
-        assert_eq!(l.v1[&Controller::Pids].own, Path::new("/sys/fs/cgroup/pids"));
+        assert_eq!(
+            l.v1[&Controller::Pids].own,
+            Path::new("/sys/fs/cgroup/pids")
+        );
         assert_eq!(l.v1.len(), 4, "name=systemd is not a controller");
         assert_eq!(l.v1_hierarchies().len(), 4);
         let v1 = l.clone().only(Mode::V1);

@@ -304,7 +304,12 @@ impl Cgroups {
     /// Checks a spec's `linux.cgroupsPath`; the validator already refused "..", NUL and
     /// empty components.
     pub fn check_path(&self, id: &str, cgroups_path: Option<&str>) -> Result<(), CgroupError> {
-        let Some(h) = self.layout.unified.as_ref().or(self.layout.v1.values().next()) else {
+        let Some(h) = self
+            .layout
+            .unified
+            .as_ref()
+            .or(self.layout.v1.values().next())
+        else {
             return Ok(());
         };
         let dir = self.dir_in(h, id, cgroups_path);
@@ -362,13 +367,19 @@ impl Cgroups {
             }
             let dir = self.dir_in(h, id, cgroups_path);
             let cpuset = h.controllers.contains(&Controller::Cpuset);
-            self.make_dir(&h.own, &dir, cpuset, &[])?;
+            self.make_dir(&h.own, &dir, cpuset, (&[], &[]))?;
             cg.v1.push((h.controllers.clone(), dir));
         }
         if let Some(h) = &self.layout.unified {
             let dir = self.dir_in(h, id, cgroups_path);
-            let enable: Vec<Controller> = v2_needed.into_iter().collect();
-            self.make_dir(&h.own, &dir, false, &enable)?;
+            let enable: Vec<Controller> = v2_needed.iter().copied().collect();
+            // Memory and pids serve stats and OOM reports even without limits: enabled
+            // where the host lets us (not below a cgroup that has processes of its own).
+            let wanted: Vec<Controller> = [Controller::Memory, Controller::Pids]
+                .into_iter()
+                .filter(|c| self.version_of(*c) == Some(Version::V2) && !v2_needed.contains(c))
+                .collect();
+            self.make_dir(&h.own, &dir, false, (&enable, &wanted))?;
             cg.unified = Some(dir);
         }
         for w in writes {
@@ -384,15 +395,17 @@ impl Cgroups {
         Ok(())
     }
 
-    /// mkdir -p from `base` down to `dir`. v1 cpuset directories start with no cpus and no
-    /// mems, and no task may join them: copy the parent's. v2 controllers a container
-    /// needs are enabled in `cgroup.subtree_control` of every level above it.
+    /// mkdir -p from `base` down to `dir`, which must be new (a container's cgroup is its
+    /// own). v1 cpuset directories start with no cpus and no mems, and no task may join
+    /// them: copy the parent's. v2 controllers are enabled in `cgroup.subtree_control` of
+    /// every level above `dir`: those in `enable.0` must be, those in `enable.1` where the
+    /// host allows.
     fn make_dir(
         &self,
         base: &Path,
         dir: &Path,
         cpuset: bool,
-        enable: &[Controller],
+        enable: (&[Controller], &[Controller]),
     ) -> Result<(), CgroupError> {
         let rel = dir.strip_prefix(base).unwrap_or(dir);
         let mut at = base.to_path_buf();
@@ -403,13 +416,11 @@ impl Cgroups {
         }
         for pair in chain.windows(2) {
             let (up, here) = (&pair[0], &pair[1]);
-            if !enable.is_empty() {
-                let list: Vec<String> = enable
-                    .iter()
-                    .filter_map(|c| c.v2_name())
-                    .map(|n| format!("+{n}"))
-                    .collect();
-                self.enable_v2(up, &list.join(" "))?;
+            if !enable.0.is_empty() {
+                self.enable_v2(up, enable.0)?;
+            }
+            if !enable.1.is_empty() {
+                let _ = self.enable_v2(up, enable.1);
             }
             let made = self.fs.mkdir(here)?;
             if here == dir && !made {
@@ -431,17 +442,25 @@ impl Cgroups {
         Ok(())
     }
 
-    fn enable_v2(&self, dir: &Path, list: &str) -> Result<(), CgroupError> {
+    fn enable_v2(&self, dir: &Path, want: &[Controller]) -> Result<(), CgroupError> {
         let file = dir.join("cgroup.subtree_control");
         let cur = self.fs.read(&file).unwrap_or_default();
-        let missing: Vec<&str> = list
-            .split(' ')
-            .filter(|w| !cur.split_whitespace().any(|c| Some(c) == w.strip_prefix('+')))
+        let on: Vec<&str> = cur
+            .split_whitespace()
+            .map(|n| n.trim_start_matches('+'))
+            .collect();
+        let missing: Vec<&str> = want
+            .iter()
+            .filter_map(|c| c.v2_name())
+            .filter(|n| !on.contains(n))
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
-        self.fs.write(&file, &missing.join(" ")).map_err(|e| {
+        // The whole set: enabling again what is on is a no-op for cgroupfs, and a fake one
+        // (a plain file) keeps the full list.
+        let all: Vec<String> = on.iter().chain(&missing).map(|n| format!("+{n}")).collect();
+        self.fs.write(&file, &all.join(" ")).map_err(|e| {
             let hint = if e.err.raw_os_error() == Some(libc::EBUSY) {
                 " (that cgroup has processes of its own: start the daemon in a leaf cgroup, or give --cgroup-parent an absolute path)"
             } else {

@@ -10,7 +10,11 @@ use super::*;
 fn fake_v2(root: &Path) -> Cgroups {
     let own = root.join("daemon.slice");
     std::fs::create_dir_all(&own).expect("mkdir own");
-    std::fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids").expect("controllers");
+    std::fs::write(
+        root.join("cgroup.controllers"),
+        "cpuset cpu io memory hugetlb pids",
+    )
+    .expect("controllers");
     std::fs::write(root.join("memory.swap.max"), "max").expect("swap file");
     let layout = Layout {
         mode: Mode::V2,
@@ -115,8 +119,11 @@ fn v2_limits_are_written_in_the_unified_directory_with_controllers_enabled_above
     std::fs::write(dir.join("memory.peak"), "8192\n").expect("peak");
     std::fs::write(dir.join("pids.current"), "3\n").expect("pids");
     std::fs::write(dir.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").expect("cpu");
-    std::fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n")
-        .expect("events");
+    std::fs::write(
+        dir.join("memory.events"),
+        "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
+    )
+    .expect("events");
     let u = ctr.usage();
     assert_eq!(u.memory_bytes, Some(4096));
     assert_eq!(u.memory_peak_bytes, Some(8192));
@@ -127,9 +134,36 @@ fn v2_limits_are_written_in_the_unified_directory_with_controllers_enabled_above
     ctr.remove().expect("remove");
     assert!(!dir.exists());
     assert!(ctr.is_none());
+    // Without limits, memory and pids are still enabled for stats and OOM reports.
+    let mut plain = cg.create("def", None, &[]).expect("create");
+    let sc = read(
+        tmp.path()
+            .join("daemon.slice/ringmon/cgroup.subtree_control"),
+    );
+    assert!(sc.contains("+memory") && sc.contains("+pids"), "{sc:?}");
+    plain.remove().expect("remove");
+    cg.remove_parents();
+    // Without limits, memory and pids are still enabled for stats and OOM reports.
+    let mut plain = cg.create("def", None, &[]).expect("create");
+    for level in ["daemon.slice", "daemon.slice/ringmon"] {
+        let sc = read(tmp.path().join(level).join("cgroup.subtree_control"));
+        assert!(
+            sc.contains("+memory") && sc.contains("+pids"),
+            "{level}: {sc:?}"
+        );
+    }
+    let sc = read(
+        tmp.path()
+            .join("daemon.slice/ringmon/cgroup.subtree_control"),
+    );
+    assert!(!sc.contains("+cpu"), "only what is needed: {sc:?}");
+    plain.remove().expect("remove");
     cg.remove_parents();
     assert!(!tmp.path().join("daemon.slice/ringmon").exists());
-    assert!(tmp.path().join("daemon.slice").exists(), "not ours to remove");
+    assert!(
+        tmp.path().join("daemon.slice").exists(),
+        "not ours to remove"
+    );
 }
 
 #[test]
@@ -137,13 +171,24 @@ fn v2_refuses_what_it_cannot_enforce_naming_the_field() {
     let tmp = tempfile::tempdir().expect("tmp");
     let cg = fake_v2(tmp.path());
     let err = cg
-        .plan(Some(&resources(serde_json::json!({"memory": {"swappiness": 10}}))))
+        .plan(Some(&resources(
+            serde_json::json!({"memory": {"swappiness": 10}}),
+        )))
         .expect_err("no swappiness on v2");
-    assert!(err.to_string().starts_with("linux.resources.memory.swappiness"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("linux.resources.memory.swappiness"),
+        "{err}"
+    );
     let err = cg
-        .plan(Some(&resources(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}))))
+        .plan(Some(&resources(
+            serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}),
+        )))
         .expect_err("no device filter on v2");
-    assert!(err.to_string().starts_with("linux.resources.devices"), "{err}");
+    assert!(
+        err.to_string().starts_with("linux.resources.devices"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -160,9 +205,18 @@ fn v1_limits_go_to_each_controllers_hierarchy_and_kill_all_freezes() {
     assert_eq!(read(at("pids").join("pids.max")), "64");
     assert_eq!(read(at("cpuset").join("cpuset.cpus")), "1");
     // A new v1 cpuset level inherits the parent's mems (no task could join it otherwise).
-    assert_eq!(read(tmp.path().join("cpuset/session/ringmon/cpuset.mems")), "0-1");
-    assert!(at("cpu,cpuacct").exists(), "cpuacct is always there for stats");
-    assert!(at("freezer").exists(), "a v1-only host kills through the freezer");
+    assert_eq!(
+        read(tmp.path().join("cpuset/session/ringmon/cpuset.mems")),
+        "0-1"
+    );
+    assert!(
+        at("cpu,cpuacct").exists(),
+        "cpuacct is always there for stats"
+    );
+    assert!(
+        at("freezer").exists(),
+        "a v1-only host kills through the freezer"
+    );
     assert_eq!(ctr.route(libc::SIGKILL), kill::Route::Freeze);
     ctr.set_frozen(true).expect("freeze");
     assert!(ctr.is_frozen());
@@ -219,7 +273,10 @@ fn without_cgroups_limits_are_refused_and_nothing_is_made() {
         .plan(Some(&resources(serde_json::json!({"pids": {"limit": 5}}))))
         .expect_err("refused");
     assert!(err.to_string().contains("--cgroups off"), "{err}");
-    assert!(cg.plan(Some(&resources(serde_json::json!({})))).expect("empty").is_empty());
+    assert!(cg
+        .plan(Some(&resources(serde_json::json!({}))))
+        .expect("empty")
+        .is_empty());
     let ctr = cg.create("abc", None, &[]).expect("nothing");
     assert!(ctr.is_none());
     assert_eq!(ctr.route(libc::SIGKILL), kill::Route::InitOnly);

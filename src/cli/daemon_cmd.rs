@@ -77,7 +77,9 @@ fn check_parent(p: &str) -> Result<String> {
     let rel = p.trim_start_matches('/');
     let ok = !rel.is_empty()
         && !p.contains('\0')
-        && rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
     anyhow::ensure!(
         ok,
         "--cgroup-parent {p:?}: give a path of directory names (no \"..\" or empty parts)"

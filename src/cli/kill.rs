@@ -20,7 +20,10 @@ pub struct KillArgs {
 pub fn run(a: KillArgs, socket: &Path) -> Result<i32> {
     let mut c = super::connect::connect(socket)?;
     for id in &a.ids {
-        c.call("kill", serde_json::json!({"id": id, "signal": a.signal, "all": a.all}))?;
+        c.call(
+            "kill",
+            serde_json::json!({"id": id, "signal": a.signal, "all": a.all}),
+        )?;
         println!("{id}");
     }
     Ok(0)

@@ -77,7 +77,11 @@ impl LimitArgs {
         };
         put("limit", &self.memory, "memory")?;
         put("swap", &self.memory_swap, "memory-swap")?;
-        put("reservation", &self.memory_reservation, "memory-reservation")?;
+        put(
+            "reservation",
+            &self.memory_reservation,
+            "memory-reservation",
+        )?;
         let mut cpu = Map::new();
         if let Some(n) = self.cpus {
             if !(n.is_finite() && n > 0.0) {

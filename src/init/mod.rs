@@ -99,8 +99,12 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // First, so that everything the container does from here on is accounted and limited.
     join_cgroups(&plan.cgroup_procs).map_err(|e| ("cgroup", e))?;
     if plan.unshare_cgroup_ns {
-        crate::sys::process::unshare_cgroup_ns()
-            .map_err(|e| ("cgroup", InitError::Cgroup("unshare CLONE_NEWCGROUP".into(), e)))?;
+        crate::sys::process::unshare_cgroup_ns().map_err(|e| {
+            (
+                "cgroup",
+                InitError::Cgroup("unshare CLONE_NEWCGROUP".into(), e),
+            )
+        })?;
     }
     // Mount points and device nodes get exactly the modes asked for; the spec's umask is
     // set once the container is built.

@@ -177,7 +177,9 @@ fn apply_overrides(doc: &mut Value, o: &Overrides<'_>) -> Result<(), SpecError> 
     }
     if let Some(res) = o.resources {
         if !res.is_object() {
-            return Err(invalid("resources: expected an object (OCI linux.resources)"));
+            return Err(invalid(
+                "resources: expected an object (OCI linux.resources)",
+            ));
         }
         if !doc["linux"].is_object() {
             doc["linux"] = json!({});
@@ -428,7 +430,8 @@ fn to_prepared(spec: &Spec, base: &Path, staging: &Path) -> Result<Prepared, Str
         clone_flags,
         pid_ns,
         resources: linux.and_then(|l| l.resources().clone()),
-        cgroups_path: linux.and_then(|l| l.cgroups_path().as_ref().map(|p| p.display().to_string())),
+        cgroups_path: linux
+            .and_then(|l| l.cgroups_path().as_ref().map(|p| p.display().to_string())),
         stop_signal,
     })
 }
