@@ -4,11 +4,14 @@
 //! - api: create -> attach -> start -> exit reported -> delete of `true`, one connection, in
 //!   the embedded default (host root read-only; pid, ipc, uts, mount namespaces), and in a
 //!   busybox bundle with `ringmon spec`'s default (adds a network namespace).
+//! - the same with limits (memory, pids, cpu shares), and with a daemon run `--cgroups off`:
+//!   what a container's cgroup costs.
 //! - cli: `ringmon run --rm -- true`, a new CLI process per container (what a user types).
 //! - floor: fork+exec of `true` from this process (std::process::Command), no daemon.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringmon::api::client::Client;
@@ -39,21 +42,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(500);
     let dir = tempfile::tempdir().expect("tempdir");
-    let socket = dir.path().join("ringmon.sock");
-    let mut daemon = Command::new(BIN)
-        .arg("--socket")
-        .arg(&socket)
-        .args(["daemon", "--root"])
-        .arg(dir.path())
-        .arg("--background")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ready");
+    let (mut daemon, socket) = start_daemon(dir.path(), "main", &[]);
     let mut c = Client::connect(&socket).expect("connect");
 
     for tty in [false, true] {
@@ -61,6 +50,21 @@ fn main() {
             api_run(&mut c, serde_json::json!({"args": ["true"], "tty": tty}))
         });
     }
+    // What the container's cgroup costs: limits written, and no cgroup at all, in the same run.
+    let limits = serde_json::json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 100},
+                                    "cpu": {"shares": 512}});
+    report("api  run `true` with limits", n, || {
+        api_run(
+            &mut c,
+            serde_json::json!({"args": ["true"], "resources": limits}),
+        )
+    });
+    let (mut bare, bare_socket) = start_daemon(dir.path(), "bare", &["--cgroups", "off"]);
+    let mut b = Client::connect(&bare_socket).expect("connect");
+    report("api  run `true` --cgroups off", n, || {
+        api_run(&mut b, serde_json::json!({"args": ["true"]}))
+    });
+    stop_daemon(&mut bare);
     if std::path::Path::new("/bin/busybox").exists() {
         let bundle = dir.path().join("bundle");
         std::fs::create_dir_all(bundle.join("rootfs/bin")).expect("mkdir");
@@ -103,6 +107,35 @@ fn main() {
     report("floor fork+exec `true`", n, || {
         Command::new("true").status().expect("true");
     });
+    stop_daemon(&mut daemon);
+}
+
+/// A daemon of our own under `root/name`, ready; returns it and its socket.
+fn start_daemon(root: &std::path::Path, name: &str, extra: &[&str]) -> (Child, PathBuf) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let socket = dir.join("ringmon.sock");
+    let parent = format!("ringmon-bench-{}-{name}", std::process::id());
+    let mut daemon = Command::new(BIN)
+        .arg("--socket")
+        .arg(&socket)
+        .args(["daemon", "--root"])
+        .arg(&dir)
+        .args(["--background", "--cgroup-parent", &parent])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let mut line = String::new();
+    BufReader::new(daemon.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready");
+    (daemon, socket)
+}
+
+/// SIGTERM to the daemon we started, by its pid, and wait for it.
+fn stop_daemon(daemon: &mut Child) {
     let _ = rustix::process::kill_process(
         rustix::process::Pid::from_raw(daemon.id() as i32).expect("pid"),
         rustix::process::Signal::TERM,

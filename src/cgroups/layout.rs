@@ -78,13 +78,18 @@ impl Layout {
             Mode::V2 => self.v1.clear(),
             Mode::Hybrid | Mode::None => {}
         }
-        self.mode = match (self.unified.is_some(), self.v1.is_empty()) {
+        self.mode = self.derive_mode();
+        self
+    }
+
+    /// The mode the mounted hierarchies make.
+    fn derive_mode(&self) -> Mode {
+        match (self.unified.is_some(), self.v1.is_empty()) {
             (true, true) => Mode::V2,
             (true, false) => Mode::Hybrid,
             (false, false) => Mode::V1,
             (false, true) => Mode::None,
-        };
-        self
+        }
     }
 }
 
@@ -180,12 +185,7 @@ pub fn parse(mountinfo: &str, proc_cgroup: &str) -> Layout {
             _ => {}
         }
     }
-    layout.mode = match (layout.unified.is_some(), layout.v1.is_empty()) {
-        (true, true) => Mode::V2,
-        (true, false) => Mode::Hybrid,
-        (false, false) => Mode::V1,
-        (false, true) => Mode::None,
-    };
+    layout.mode = layout.derive_mode();
     layout
 }
 

@@ -623,11 +623,8 @@ impl Daemon {
             None => ct.sync = None,
         }
         if !ct.streams_done() && ct.drain_deadline.is_none() {
-            let t = self.ctr_token(key, ctr::DRAIN_DEADLINE);
-            let op = self.ring.timeout(self.cfg.drain_timeout, t);
-            let ct = &mut self.containers[key];
-            ct.drain_deadline = Some(op);
-            ct.ops += 1;
+            let op = self.ctr_timeout(key, ctr::DRAIN_DEADLINE, self.cfg.drain_timeout);
+            self.containers[key].drain_deadline = Some(op);
         }
         // Output that is still in the kernel buffers is read now, not after the next event.
         for idx in 0..self.containers[key].streams.len() {

@@ -96,11 +96,17 @@ impl Daemon {
     }
 
     fn arm_freeze_poll(&mut self, key: usize) {
-        let t = self.ctr_token(key, ctr::FREEZE_POLL);
-        let op = self.ring.timeout(FREEZE_CHECK, t);
-        let ct = &mut self.containers[key];
-        ct.freeze_poll = Some(op);
-        ct.ops += 1;
+        let op = self.ctr_timeout(key, ctr::FREEZE_POLL, FREEZE_CHECK);
+        self.containers[key].freeze_poll = Some(op);
+    }
+
+    /// A ring timeout that names the container; it counts as one of its ops until it
+    /// completes (expired or cancelled).
+    pub fn ctr_timeout(&mut self, key: usize, sub: u8, after: Duration) -> crate::sys::uring::OpId {
+        let t = self.ctr_token(key, sub);
+        let op = self.ring.timeout(after, t);
+        self.containers[key].ops += 1;
+        op
     }
 
     pub fn on_freeze_poll(&mut self, key: usize, c: &Completion) {
@@ -129,11 +135,8 @@ impl Daemon {
         if self.containers[key].kill_deadline.is_some() {
             return;
         }
-        let t = self.ctr_token(key, ctr::KILL_DEADLINE);
-        let op = self.ring.timeout(self.cfg.kill_timeout, t);
-        let ct = &mut self.containers[key];
-        ct.kill_deadline = Some(op);
-        ct.ops += 1;
+        let op = self.ctr_timeout(key, ctr::KILL_DEADLINE, self.cfg.kill_timeout);
+        self.containers[key].kill_deadline = Some(op);
     }
 
     /// The deadline passed with processes left: answer everyone waiting with their names.
@@ -205,13 +208,9 @@ impl Daemon {
         }
         let sig = signal.unwrap_or(ct.stop_signal);
         let _ = self.signal_container(key, sig);
-        let ct = &self.containers[key];
-        if ct.stop_timer.is_none() {
-            let t = self.ctr_token(key, ctr::STOP_GRACE);
-            let op = self.ring.timeout(grace, t);
-            let ct = &mut self.containers[key];
-            ct.stop_timer = Some(op);
-            ct.ops += 1;
+        if self.containers[key].stop_timer.is_none() {
+            let op = self.ctr_timeout(key, ctr::STOP_GRACE, grace);
+            self.containers[key].stop_timer = Some(op);
         }
     }
 
@@ -248,11 +247,8 @@ impl Daemon {
                 let ct = &mut self.containers[key];
                 let wait = Duration::from_millis(ct.cgroup_backoff_ms);
                 ct.cgroup_backoff_ms = (ct.cgroup_backoff_ms * 2).min(CGROUP_RETRY_MAX_MS);
-                let t = self.ctr_token(key, ctr::CGROUP_RETRY);
-                let op = self.ring.timeout(wait, t);
-                let ct = &mut self.containers[key];
-                ct.cgroup_retry = Some(op);
-                ct.ops += 1;
+                let op = self.ctr_timeout(key, ctr::CGROUP_RETRY, wait);
+                self.containers[key].cgroup_retry = Some(op);
                 false
             }
             Err(e) => {
