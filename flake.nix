@@ -32,6 +32,9 @@
         nativeBuildInputs = [ pkgs.pkg-config ];
         buildInputs = [ pkgs.libseccomp ];
 
+        # The workspace's binaries: ringmon and the stress tool, ringmon-stress.
+        cargoBuildFlags = [ "--workspace" ];
+
         # The test suite starts real daemons and containers: it needs root, ptys and
         # io_uring, none of which the build sandbox provides. Run it with .ci/run.
         doCheck = false;
@@ -87,14 +90,14 @@
               touch $out
             '';
 
-        # .ci/run: cargo clippy --locked --all-targets -- -D warnings
+        # .ci/run: cargo clippy --locked --workspace --all-targets -- -D warnings
         # Reuses the package's vendored dependencies, so it builds offline.
         clippy = ringmon.overrideAttrs (old: {
           pname = "ringmon-clippy";
           nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ pkgs.clippy ];
           buildPhase = ''
             runHook preBuild
-            cargo clippy --locked --offline --all-targets -- -D warnings
+            cargo clippy --locked --offline --workspace --all-targets -- -D warnings
             runHook postBuild
           '';
           installPhase = ''

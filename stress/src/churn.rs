@@ -1,0 +1,206 @@
+//! `churn`: short containers through their whole life, at a given concurrency; and `api`:
+//! `inspect` and `list` latency while such a churn runs.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use clap::Args;
+use ringmon::api::client::{into_result, Client};
+use serde_json::json;
+
+use crate::daemon::Daemon;
+use crate::report::{Output, Samples};
+
+#[derive(Args, Debug, Clone)]
+pub struct ChurnArgs {
+    /// Containers with a terminal
+    #[arg(long)]
+    pub tty: bool,
+    /// Containers in all
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    /// Containers in flight at once (one API connection each)
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Run each container in this OCI bundle instead of the embedded default
+    #[arg(long)]
+    pub bundle: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub churn: ChurnArgs,
+    /// inspect and list requests to time
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+}
+
+/// One container's phases.
+#[derive(Default, Clone)]
+struct Phases {
+    create: Samples,
+    start: Samples,
+    run: Samples,
+    delete: Samples,
+    total: Samples,
+}
+
+impl Phases {
+    fn extend(&mut self, o: Phases) {
+        self.create.extend(o.create);
+        self.start.extend(o.start);
+        self.run.extend(o.run);
+        self.delete.extend(o.delete);
+        self.total.extend(o.total);
+    }
+}
+
+/// create -> attach -> start -> exit -> delete of `echo hello`; checks the output.
+fn one(c: &mut Client, a: &ChurnArgs, p: &mut Phases) -> Result<()> {
+    let t0 = Instant::now();
+    let mut params = json!({"args": ["echo", "hello"], "tty": a.tty});
+    if let Some(b) = &a.bundle {
+        params["bundle"] = json!(b);
+    }
+    let id = c.call("create", params)?["id"]
+        .as_str()
+        .context("create: id")?
+        .to_string();
+    let t1 = Instant::now();
+    let attach = c.send("attach", json!({ "id": id }))?;
+    c.call("start", json!({ "id": id }))?;
+    let t2 = Instant::now();
+    let mut out = Vec::new();
+    let exit = loop {
+        let m = c.next_message()?;
+        if m.id != Some(attach) {
+            continue;
+        }
+        if m.event.as_deref() == Some("output") {
+            let d = m.rest["data"].as_str().unwrap_or("");
+            out.extend(base64::engine::general_purpose::STANDARD.decode(d)?);
+        } else if m.event.is_none() {
+            break into_result(m)?;
+        }
+    };
+    let t3 = Instant::now();
+    c.call("delete", json!({ "id": id }))?;
+    let t4 = Instant::now();
+    let want: &[u8] = if a.tty { b"hello\r\n" } else { b"hello\n" };
+    if exit["exit_code"] != 0 || out != want {
+        bail!(
+            "container {id}: exit {exit}, output {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    p.create.push(t1 - t0);
+    p.start.push(t2 - t1);
+    p.run.push(t3 - t2);
+    p.delete.push(t4 - t3);
+    p.total.push(t4 - t0);
+    Ok(())
+}
+
+/// Runs `a.count` containers on `a.concurrency` connections; stops early if `stop` is set.
+fn churn(d: &Daemon, a: &ChurnArgs, stop: Option<Arc<AtomicBool>>) -> Result<(Phases, Duration)> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..a.concurrency.max(1))
+        .map(|_| {
+            let (next, stop, a) = (next.clone(), stop.clone(), a.clone());
+            let socket = d.socket.clone();
+            std::thread::spawn(move || -> Result<Phases> {
+                let mut c = Client::connect(&socket)?;
+                let mut p = Phases::default();
+                while next.fetch_add(1, Ordering::SeqCst) < a.count {
+                    if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    one(&mut c, &a, &mut p)?;
+                }
+                Ok(p)
+            })
+        })
+        .collect();
+    let mut all = Phases::default();
+    for w in workers {
+        let p = w
+            .join()
+            .map_err(|_| anyhow::anyhow!("a churn worker panicked"))??;
+        all.extend(p);
+    }
+    Ok((all, started.elapsed()))
+}
+
+pub fn run(d: &Daemon, a: &ChurnArgs) -> Result<Output> {
+    let (p, wall) = churn(d, a, None)?;
+    let n = p.total.0.len();
+    let rate = n as f64 / wall.as_secs_f64();
+    let mut table = format!(
+        "churn: {n} `echo hello` containers, tty={}, concurrency {}: {rate:.1} containers/s ({:.2} s)\n",
+        a.tty,
+        a.concurrency,
+        wall.as_secs_f64()
+    );
+    for (name, s) in [
+        ("create -> created", &p.create),
+        ("start -> running", &p.start),
+        ("running -> exit reported", &p.run),
+        ("delete", &p.delete),
+        ("whole life", &p.total),
+    ] {
+        table.push_str(&s.row(name));
+    }
+    let json = json!({"scenario": "churn", "tty": a.tty, "count": n,
+        "concurrency": a.concurrency, "seconds": wall.as_secs_f64(),
+        "containers_per_second": rate, "create": p.create.json(), "start": p.start.json(),
+        "run": p.run.json(), "delete": p.delete.json(), "total": p.total.json()});
+    Ok(Output { table, json })
+}
+
+pub fn run_api(d: &Daemon, a: &ApiArgs) -> Result<Output> {
+    let mut c = d.client()?;
+    let target = c.call("create", json!({"args": ["sleep", "1000"]}))?["id"]
+        .as_str()
+        .context("create: id")?
+        .to_string();
+    c.call("start", json!({ "id": target }))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut churn_args = a.churn.clone();
+    churn_args.count = usize::MAX / 2;
+    let bg = {
+        let (stop, socket) = (stop.clone(), d.socket.clone());
+        let d2 = Daemon::attach_to(&socket, d.pid);
+        std::thread::spawn(move || churn(&d2, &churn_args, Some(stop)))
+    };
+    let (mut inspect, mut list) = (Samples::default(), Samples::default());
+    for i in 0..a.requests {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            c.call("inspect", json!({ "id": target }))?;
+            inspect.push(t.elapsed());
+        } else {
+            c.call("list", json!({}))?;
+            list.push(t.elapsed());
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (p, wall) = bg
+        .join()
+        .map_err(|_| anyhow::anyhow!("the churn thread panicked"))??;
+    c.call("delete", json!({"id": target, "force": true}))?;
+    let rate = p.total.0.len() as f64 / wall.as_secs_f64();
+    let mut table = format!(
+        "api: {} requests while a churn (concurrency {}) ran {rate:.1} containers/s\n",
+        a.requests, a.churn.concurrency
+    );
+    table.push_str(&inspect.row("inspect"));
+    table.push_str(&list.row("list"));
+    let json = json!({"scenario": "api", "requests": a.requests,
+        "churn_containers_per_second": rate, "inspect": inspect.json(), "list": list.json()});
+    Ok(Output { table, json })
+}
