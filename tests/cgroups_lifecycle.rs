@@ -57,6 +57,31 @@ fn alive_in(pid: i32, id: &str) -> bool {
     !zombie && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|t| t.contains(id))
 }
 
+/// Waits until `pid` has exited (its pidfd turns readable), or `secs` pass; true if it
+/// exited. A process that is already gone counts as exited.
+fn exited_within(pid: i32, secs: i32) -> bool {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return true;
+    };
+    let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else {
+        return true;
+    };
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec {
+        tv_sec: secs.into(),
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut fds, Some(&timeout)).is_ok_and(|n| n == 1)
+}
+
+/// Every pid in `pids` has exited (SIGKILL was sent; they may still be finishing).
+fn all_exited(pids: &[i32]) -> bool {
+    pids.iter().all(|p| exited_within(*p, 10))
+}
+
 /// Attaches to a created container, starts it, and follows its output until `needle`
 /// shows up (attach streams only what comes after it, so it goes first).
 fn start_until(c: &mut Client, id: &str, needle: &str) {
@@ -168,8 +193,7 @@ fn stop_time_1_kills_300_processes_that_ignore_sigterm_with_or_without_a_pid_nam
             info["exit"]["exit_code"], 137,
             "SIGKILL after the grace period"
         );
-        let left: Vec<i32> = pids.into_iter().filter(|p| alive_in(*p, &id)).collect();
-        assert!(left.is_empty(), "survivors of stop: {left:?}");
+        assert!(all_exited(&pids), "survivors of stop");
         c.call("delete", json!({ "id": id })).expect("delete");
     }
     d.assert_back_to(&before);
@@ -213,7 +237,7 @@ fn rm_f_of_a_pid_namespace_joiner_kills_only_its_processes_and_of_the_owner_ever
         .output()
         .expect("rm -f joiner");
     assert!(out.status.success(), "{out:?}");
-    assert!(j1_pids.iter().all(|p| !alive_in(*p, &j1)), "joiner gone");
+    assert!(all_exited(&j1_pids), "joiner gone");
     let o = inspect(&mut c, &owner);
     assert_eq!(o["status"], "running", "the owner survives its joiner: {o}");
     assert!(alive_in(owner_pid as i32, &owner));
@@ -584,28 +608,80 @@ fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
 }
 
 #[test]
-fn delete_of_a_stopped_container_kills_the_orphans_left_in_its_cgroup() {
+fn the_exit_of_an_init_sharing_a_pid_namespace_kills_the_rest_of_its_container() {
     let d = TestDaemon::start();
     let bundle = busybox_bundle(d.root());
     let shared = variant(&bundle, "host-pid", without_pid_ns);
     let before = d.baseline();
     let mut c = d.client();
+    // The init honours SIGTERM and leaves a child behind: as the kernel does for a pid
+    // namespace's init, its exit ends the rest (here through the cgroup).
     let id = create(
         &mut c,
         json!({"bundle": shared.display().to_string(),
-               "args": ["sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!"]}),
+               "args": ["sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!; exec sleep 1000"]}),
     );
-    let (code, out) = start_attached(&mut c, &id);
-    assert_eq!(code, 0);
+    let attach = c.send("attach", json!({ "id": id })).expect("attach");
+    c.call("start", json!({ "id": id })).expect("start");
+    let m = c.next_message().expect("output");
+    assert_eq!(m.id, Some(attach));
+    use base64::Engine;
+    let out = base64::engine::general_purpose::STANDARD
+        .decode(m.rest["data"].as_str().expect("data"))
+        .expect("b64");
     let orphan: i32 = String::from_utf8_lossy(&out).trim().parse().expect("pid");
-    assert!(alive_in(orphan, &id), "the orphan outlives the init");
-    assert_eq!(inspect(&mut c, &id)["status"], "stopped");
-    // The init is gone, so a plain kill has nothing to signal; the cgroup still has a task.
-    let err = c
-        .call("kill", json!({"id": id, "signal": "TERM"}))
-        .expect_err("not running");
-    assert!(err.to_string().contains("not running"), "{err}");
+    assert!(alive_in(orphan, &id));
+    let exit = c
+        .call("stop", json!({"id": id, "timeout": 30}))
+        .expect("stop");
+    assert_eq!(exit["signal"], 15, "the init honoured SIGTERM: {exit}");
+    assert!(
+        exited_within(orphan, 10),
+        "the init's exit killed its child"
+    );
     c.call("delete", json!({ "id": id })).expect("delete");
-    assert!(!alive_in(orphan, &id), "delete killed the orphan");
     d.assert_back_to(&before);
+}
+
+#[test]
+fn an_absolute_cgroup_parent_and_cgroups_path_levels_are_made_and_removed() {
+    let parent = format!("/ringmon-test-abs-{}", std::process::id());
+    let d = TestDaemon::start_with(&["--cgroup-parent", &parent]);
+    let bundle = busybox_bundle(d.root());
+    let pod = variant(&bundle, "pod", |s| {
+        s["linux"]["cgroupsPath"] = json!("pod-a/ctr-1");
+    });
+    let parents = d.cgroup_parents();
+    assert!(
+        parents
+            .iter()
+            .all(|p| p.display().to_string().ends_with(&parent) && !p.starts_with(&parent)),
+        "under each hierarchy's root: {parents:?}"
+    );
+    let before = d.baseline();
+    let mut c = d.client();
+    let (code, _, id) = common::run_api(
+        &mut c,
+        json!({"bundle": pod.display().to_string(), "args": ["true"]}),
+    );
+    assert_eq!(code, 0);
+    let paths = inspect(&mut c, &id)["cgroup_paths"].clone();
+    let paths: Vec<PathBuf> = paths
+        .as_array()
+        .expect("paths")
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().expect("path")))
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.ends_with("pod-a/ctr-1")),
+        "{paths:?}"
+    );
+    c.call("delete", json!({ "id": id })).expect("delete");
+    for p in &paths {
+        let level = p.parent().expect("pod level");
+        assert!(!level.exists(), "{} left behind", level.display());
+    }
+    d.assert_back_to(&before);
+    drop(c);
+    d.stop();
 }

@@ -12,6 +12,9 @@ use std::os::fd::AsFd;
 use super::{CtrCgroup, FsError};
 use crate::fd_ledger::{Fd, Owner};
 
+/// pidfds held at once while signalling the members of a cgroup.
+const PIDFD_BATCH: usize = 256;
+
 /// How a signal reaches the whole container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -69,25 +72,28 @@ impl CtrCgroup {
             .is_some_and(|s| s.trim() == "FROZEN")
     }
 
-    /// Sends `signo` to every member; returns how many were signalled.
+    /// Sends `signo` to every member; returns how many were signalled. At most
+    /// `PIDFD_BATCH` pidfds are open at once, whatever the cgroup's size.
     pub fn signal_members(&self, signo: i32) -> usize {
         let listed = self.pids();
-        let held: Vec<(i32, Fd)> = listed
-            .into_iter()
-            .filter_map(|pid| {
-                let p = rustix::process::Pid::from_raw(pid)?;
-                let fd =
-                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()?;
-                Some((pid, Fd::new(fd, Owner::Daemon, "pidfd (kill-all)")))
-            })
-            .collect();
-        let still = self.pids();
         let mut sent = 0;
-        for (pid, fd) in &held {
-            if still.contains(pid)
-                && crate::sys::process::pidfd_send_signal(fd.as_fd(), signo).is_ok()
-            {
-                sent += 1;
+        for batch in listed.chunks(PIDFD_BATCH) {
+            let held: Vec<(i32, Fd)> = batch
+                .iter()
+                .filter_map(|&pid| {
+                    let p = rustix::process::Pid::from_raw(pid)?;
+                    let flags = rustix::process::PidfdFlags::empty();
+                    let fd = rustix::process::pidfd_open(p, flags).ok()?;
+                    Some((pid, Fd::new(fd, Owner::Daemon, "pidfd (kill-all)")))
+                })
+                .collect();
+            let still: std::collections::HashSet<i32> = self.pids().into_iter().collect();
+            for (pid, fd) in &held {
+                if still.contains(pid)
+                    && crate::sys::process::pidfd_send_signal(fd.as_fd(), signo).is_ok()
+                {
+                    sent += 1;
+                }
             }
         }
         sent

@@ -131,6 +131,8 @@ pub struct Cgroups {
     pub fs: Fs,
     /// Why containers get no cgroup (disabled, or nothing usable is mounted).
     pub unusable: Option<String>,
+    /// Directories above containers' cgroups that this daemon made (and so may remove).
+    made: std::cell::RefCell<BTreeSet<PathBuf>>,
 }
 
 /// One container's cgroup directories.
@@ -165,6 +167,7 @@ impl Cgroups {
             parent: parent.to_string(),
             fs,
             unusable,
+            made: Default::default(),
         }
     }
 
@@ -179,6 +182,7 @@ impl Cgroups {
             parent: String::new(),
             fs: Fs::default(),
             unusable: Some(reason.to_string()),
+            made: Default::default(),
         }
     }
 
@@ -186,12 +190,26 @@ impl Cgroups {
         self.unusable.is_none()
     }
 
-    /// The base a relative path hangs under in hierarchy `h`.
+    /// Where `path` lives in hierarchy `h`: an absolute path from the hierarchy's root;
+    /// otherwise under the parent (itself absolute from the root, or relative to the
+    /// daemon's own cgroup).
     fn base(&self, h: &layout::Hierarchy, path: &str) -> PathBuf {
         if path.starts_with('/') {
             h.mount.join(path.trim_start_matches('/'))
+        } else if self.parent.starts_with('/') {
+            h.mount.join(self.parent.trim_start_matches('/'))
         } else {
             h.own.join(&self.parent)
+        }
+    }
+
+    /// The directory mkdir -p starts from for `dir`: the daemon's own cgroup when `dir` is
+    /// below it, else the hierarchy's root.
+    fn root_for<'h>(h: &'h layout::Hierarchy, dir: &Path) -> &'h Path {
+        if dir.starts_with(&h.own) {
+            &h.own
+        } else {
+            &h.mount
         }
     }
 
@@ -203,28 +221,6 @@ impl Cgroups {
             Some(p) => self.base(h, "").join(p),
             None => self.base(h, "").join(id),
         }
-    }
-
-    /// Every parent directory this daemon may have made, deepest first (for shutdown).
-    pub fn parent_dirs(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if !self.usable() {
-            return out;
-        }
-        let mut hs: Vec<&layout::Hierarchy> = self.layout.v1_hierarchies();
-        hs.extend(self.layout.unified.as_ref());
-        for h in hs {
-            let base = self.base(h, "");
-            let mut p = base.as_path();
-            while p != h.own && p.starts_with(&h.own) {
-                out.push(p.to_path_buf());
-                match p.parent() {
-                    Some(q) => p = q,
-                    None => break,
-                }
-            }
-        }
-        out
     }
 
     /// The directory containers' cgroups are made in, in each hierarchy.
@@ -239,10 +235,34 @@ impl Cgroups {
             .collect()
     }
 
-    /// Removes the parent directories if nothing else lives in them (daemon shutdown).
+    /// Removes every directory this daemon made above its containers' cgroups (the
+    /// parents, and the intermediate levels of cgroupsPath), deepest first, if nothing else
+    /// lives in them (daemon shutdown). Directories that existed before are left alone.
     pub fn remove_parents(&self) {
-        for dir in self.parent_dirs() {
+        let mut made: Vec<PathBuf> = std::mem::take(&mut *self.made.borrow_mut())
+            .into_iter()
+            .collect();
+        made.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for dir in made {
             let _ = self.fs.rmdir(&dir);
+        }
+    }
+
+    /// After a container's cgroup is gone: removes the intermediate levels of its
+    /// cgroupsPath that this daemon made and that nothing else uses now.
+    pub fn prune(&self, dirs: &[PathBuf]) {
+        let bases = self.container_parents();
+        let mut made = self.made.borrow_mut();
+        for dir in dirs {
+            let mut up = dir.parent();
+            while let Some(p) = up {
+                let is_parent = bases.iter().any(|b| Path::new(b).starts_with(p));
+                if is_parent || !made.contains(p) || self.fs.rmdir(p).is_err() {
+                    break;
+                }
+                made.remove(p);
+                up = p.parent();
+            }
         }
     }
 
@@ -367,7 +387,7 @@ impl Cgroups {
             }
             let dir = self.dir_in(h, id, cgroups_path);
             let cpuset = h.controllers.contains(&Controller::Cpuset);
-            self.make_dir(&h.own, &dir, cpuset, (&[], &[]))?;
+            self.make_dir(Self::root_for(h, &dir), &dir, cpuset, (&[], &[]))?;
             cg.v1.push((h.controllers.clone(), dir));
         }
         if let Some(h) = &self.layout.unified {
@@ -379,7 +399,7 @@ impl Cgroups {
                 .into_iter()
                 .filter(|c| self.version_of(*c) == Some(Version::V2) && !v2_needed.contains(c))
                 .collect();
-            self.make_dir(&h.own, &dir, false, (&enable, &wanted))?;
+            self.make_dir(Self::root_for(h, &dir), &dir, false, (&enable, &wanted))?;
             cg.unified = Some(dir);
         }
         for w in writes {
@@ -423,6 +443,9 @@ impl Cgroups {
                 let _ = self.enable_v2(up, enable.1);
             }
             let made = self.fs.mkdir(here)?;
+            if made && here != dir {
+                self.made.borrow_mut().insert(here.clone());
+            }
             if here == dir && !made {
                 return Err(CgroupError::Refused(format!(
                     "linux.cgroupsPath: {} already exists (a container's cgroup must be its own)",
@@ -521,6 +544,15 @@ impl CtrCgroup {
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Every directory of the container.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        self.v1
+            .iter()
+            .map(|(_, d)| d.clone())
+            .chain(self.unified.clone())
             .collect()
     }
 

@@ -263,6 +263,26 @@ fn hybrid_uses_v1_controllers_and_the_unified_mount_for_kill_and_cleans_up_on_fa
         abs.dir_for(Controller::Memory, Version::V1),
         Some(tmp.path().join("memory/jobs/y").as_path())
     );
+    // The levels made for them go with them; what existed before stays.
+    for mut ctr in [rel, abs] {
+        let dirs = ctr.dirs();
+        ctr.remove().expect("remove");
+        cg.prune(&dirs);
+    }
+    assert!(!tmp.path().join("unified/ringmon/pod").exists());
+    assert!(!tmp.path().join("memory/jobs").exists());
+    assert!(
+        tmp.path().join("unified/ringmon").exists(),
+        "the parent stays until shutdown"
+    );
+    let mut first = ctr;
+    first.remove().expect("remove");
+    cg.remove_parents();
+    assert!(!tmp.path().join("unified/ringmon").exists());
+    assert!(
+        tmp.path().join("memory/session").exists(),
+        "not made by the daemon"
+    );
 }
 
 #[test]
@@ -280,5 +300,5 @@ fn without_cgroups_limits_are_refused_and_nothing_is_made() {
     let ctr = cg.create("abc", None, &[]).expect("nothing");
     assert!(ctr.is_none());
     assert_eq!(ctr.route(libc::SIGKILL), kill::Route::InitOnly);
-    assert!(cg.parent_dirs().is_empty());
+    assert!(cg.container_parents().is_empty());
 }

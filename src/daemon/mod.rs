@@ -337,7 +337,11 @@ impl Daemon {
             self.stop_container(key, self.cfg.stop_timeout, None, None);
             self.maybe_free_container(key);
         }
-        let give_up = self.cfg.stop_timeout + self.cfg.kill_timeout + SHUTDOWN_GIVE_UP;
+        let give_up = self
+            .cfg
+            .stop_timeout
+            .saturating_add(self.cfg.kill_timeout)
+            .saturating_add(SHUTDOWN_GIVE_UP);
         let t = Token::encode(Kind::Timer, token::timer::SHUTDOWN_GIVE_UP, 0, 0);
         self.shutdown_timer = Some(self.ring.timeout(give_up, t));
     }

@@ -147,16 +147,15 @@ pub fn oom_watch(cg: &crate::cgroups::Cgroups) -> Result<(Option<Fd>, bool), Str
             Ok((Some(Fd::new(fd, Owner::Daemon, "oom eventfd")), true))
         }
         Some(Version::V2) => {
-            let Some(dir) = cg.parent_dirs().into_iter().find(|d| {
+            let Some(dir) = cg.container_parents().into_iter().find(|d| {
                 cg.layout
                     .unified
                     .as_ref()
-                    .is_some_and(|u| d.starts_with(&u.mount))
+                    .is_some_and(|u| Path::new(d).starts_with(&u.mount))
             }) else {
                 return Ok((None, false));
             };
-            let _ = cg.fs.mkdir_all(&dir);
-            let events = dir.join("memory.events");
+            let events = Path::new(&dir).join("memory.events");
             match rustix::fs::open(
                 &events,
                 rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,

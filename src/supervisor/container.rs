@@ -115,6 +115,8 @@ pub struct Container {
     /// `stop` requests waiting for the container to stop.
     pub stop_waiters: Vec<ReplyTo>,
     pub stop_timer: Option<OpId>,
+    /// When the running grace period ends.
+    pub stop_at: Option<std::time::Instant>,
     /// v1 kill-all in progress: the signal to send once the freezer reports FROZEN, and
     /// how many checks are left.
     pub freeze_kill: Option<(i32, u32)>,

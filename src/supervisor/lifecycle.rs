@@ -299,6 +299,7 @@ impl Daemon {
             stop_signal,
             stop_waiters: Vec::new(),
             stop_timer: None,
+            stop_at: None,
             freeze_kill: None,
             freeze_poll: None,
             cgroup_retry: None,
@@ -398,13 +399,16 @@ impl Daemon {
                 ),
             ));
         }
-        if c.status != Status::Stopped && c.exit.is_none() {
+        // Also while output drains after the init's exit: stragglers may hold it open.
+        if c.status != Status::Stopped {
             self.kill_all(key, libc::SIGKILL);
             self.arm_kill_deadline(key);
         }
         let c = &mut self.containers[key];
         c.removing = true;
         c.kill_error = None;
+        // A new attempt kills again if the cgroup is still busy.
+        c.cgroup_backoff_ms = 1;
         c.pending_delete.push(reply);
         self.maybe_free_container(key);
         Ok(())
@@ -580,6 +584,12 @@ impl Daemon {
         };
         // Read whatever the init said before it died (an exec error, a setup error).
         self.drain_sync(key);
+        // Without a pid namespace of its own, the init's death does not end the rest: end
+        // it as the kernel would for a namespace's init (containerd's shim does the same).
+        let ct = &self.containers[key];
+        if ct.shares_pid_ns && !ct.cgroup.is_none() {
+            self.kill_all(key, libc::SIGKILL);
+        }
         let ct = &mut self.containers[key];
         ct.pidfd = None;
         self.by_pid.remove(&ct.pid);
@@ -682,8 +692,11 @@ impl Daemon {
         if let Some(op) = ct.drain_deadline.take() {
             self.ring.cancel_timeout(op);
         }
-        if let Some(op) = ct.kill_deadline.take() {
-            self.ring.cancel_timeout(op);
+        // A delete keeps its deadline for the removal of the cgroup that follows.
+        if !ct.removing {
+            if let Some(op) = ct.kill_deadline.take() {
+                self.ring.cancel_timeout(op);
+            }
         }
         let ct = &mut self.containers[key];
         ct.log.close();
@@ -698,6 +711,7 @@ impl Daemon {
         if let Some(op) = ct.stop_timer.take() {
             self.ring.cancel_timeout(op);
         }
+        ct.stop_at = None;
         for r in waiters.into_iter().chain(stoppers) {
             self.reply_ok(r, value.clone());
         }

@@ -31,7 +31,7 @@ const POLLPRI: u32 = libc::POLLPRI as u32;
 impl Daemon {
     /// Plans the container's limits (a refusal names the field), makes its cgroup and
     /// writes them, before any process exists.
-    pub fn make_cgroup(&self, id: &str, prepared: &Prepared) -> Result<CtrCgroup, String> {
+    pub fn make_cgroup(&mut self, id: &str, prepared: &Prepared) -> Result<CtrCgroup, String> {
         let writes = self
             .cgroups
             .plan(prepared.resources.as_ref())
@@ -51,6 +51,14 @@ impl Daemon {
             if let Err(e) = cg.register_oom_eventfd(efd) {
                 let _ = cg.remove();
                 return Err(format!("cgroup: OOM notification: {e}"));
+            }
+        }
+        if self.oom_watch.is_none() && !self.shutting_down {
+            // v2: the parent's memory.events exists once memory is enabled above it.
+            if let Ok((Some(fd), is_eventfd)) = crate::daemon::startup::oom_watch(&self.cgroups) {
+                self.oom_watch = Some(fd);
+                self.oom_watch_is_eventfd = is_eventfd;
+                self.arm_oom_watch();
             }
         }
         Ok(cg)
@@ -144,8 +152,9 @@ impl Daemon {
         let shutting_down = self.shutting_down;
         let kill_timeout = self.cfg.kill_timeout;
         let ct = &mut self.containers[key];
-        ct.kill_deadline = None;
-        if c.result != -libc::ETIME {
+        // A cancelled deadline may complete after a new one was armed: leave that alone.
+        // An expiry racing its own cancel finds the field already cleared.
+        if c.result != -libc::ETIME || ct.kill_deadline.take().is_none() {
             return;
         }
         let mut pids = ct.cgroup.pids();
@@ -166,7 +175,9 @@ impl Daemon {
         );
         eprintln!("ringmon daemon: {msg}");
         ct.kill_error = Some(msg.clone());
-        if !shutting_down {
+        // The delete failed: keep the container for a retry, unless nobody asked for it
+        // (auto-remove, a failed create), in which case it still goes once it can.
+        if !shutting_down && !ct.pending_delete.is_empty() {
             ct.removing = false;
         }
         let waiting: Vec<ReplyTo> = ct
@@ -208,16 +219,28 @@ impl Daemon {
         }
         let sig = signal.unwrap_or(ct.stop_signal);
         let _ = self.signal_container(key, sig);
-        if self.containers[key].stop_timer.is_none() {
-            let op = self.ctr_timeout(key, ctr::STOP_GRACE, grace);
-            self.containers[key].stop_timer = Some(op);
+        // A second stop (or the daemon's shutdown) with a shorter grace period wins.
+        let at = std::time::Instant::now() + grace;
+        let ct = &mut self.containers[key];
+        match (ct.stop_timer, ct.stop_at) {
+            (Some(_), Some(old)) if old <= at => return,
+            (Some(op), _) => self.ring.cancel_timeout(op),
+            (None, _) => {}
         }
+        let op = self.ctr_timeout(key, ctr::STOP_GRACE, grace);
+        let ct = &mut self.containers[key];
+        ct.stop_timer = Some(op);
+        ct.stop_at = Some(at);
     }
 
     pub fn on_stop_grace(&mut self, key: usize, c: &Completion) {
         let ct = &mut self.containers[key];
-        ct.stop_timer = None;
-        if c.result != -libc::ETIME || ct.status == Status::Stopped {
+        // A cancelled (replaced) grace period completes too: it touches nothing.
+        if c.result != -libc::ETIME || ct.stop_timer.take().is_none() {
+            return;
+        }
+        ct.stop_at = None;
+        if ct.status == Status::Stopped {
             return;
         }
         self.kill_all(key, libc::SIGKILL);
@@ -237,10 +260,15 @@ impl Daemon {
             return false;
         }
         let name = ct.name.clone();
+        let dirs = ct.cgroup.dirs();
         match ct.cgroup.remove() {
-            Ok(()) => true,
+            Ok(()) => {
+                self.cgroups.prune(&dirs);
+                true
+            }
             Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) => {
-                if ct.cgroup_backoff_ms == 1 {
+                // Each delete attempt kills what is left once and starts its deadline.
+                if ct.cgroup_backoff_ms == 1 || ct.kill_deadline.is_none() {
                     self.kill_all(key, libc::SIGKILL);
                     self.arm_kill_deadline(key);
                 }
