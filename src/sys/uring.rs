@@ -44,6 +44,7 @@ pub enum OpKind {
     Write,
     Timeout,
     WaitId,
+    Nop,
 }
 
 struct Slot {
@@ -298,6 +299,13 @@ impl Ring {
         .build()
         .user_data(ud);
         self.push(entry);
+        OpId(ud)
+    }
+
+    /// A no-op: completes at once with result 0 (the loop-turn benchmark's unit of work).
+    pub fn nop(&mut self, token: u64) -> OpId {
+        let (ud, _) = self.slot(token, OpKind::Nop, Resource::None);
+        self.push(opcode::Nop::new().build().user_data(ud));
         OpId(ud)
     }
 

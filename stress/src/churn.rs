@@ -30,6 +30,16 @@ pub struct ChurnArgs {
     pub bundle: Option<String>,
 }
 
+/// `churn`'s own flags beside the churn that `api` shares.
+#[derive(Args, Debug, Clone)]
+pub struct ChurnCmd {
+    #[command(flatten)]
+    pub churn: ChurnArgs,
+    /// Then run the same churn with conmon + runc, started as podman does, and add ratios
+    #[arg(long)]
+    pub compare: bool,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ApiArgs {
     #[command(flatten)]
@@ -41,16 +51,16 @@ pub struct ApiArgs {
 
 /// One container's phases.
 #[derive(Default, Clone)]
-struct Phases {
-    create: Samples,
-    start: Samples,
-    run: Samples,
-    delete: Samples,
-    total: Samples,
+pub(crate) struct Phases {
+    pub(crate) create: Samples,
+    pub(crate) start: Samples,
+    pub(crate) run: Samples,
+    pub(crate) delete: Samples,
+    pub(crate) total: Samples,
 }
 
 impl Phases {
-    fn extend(&mut self, o: Phases) {
+    pub(crate) fn extend(&mut self, o: Phases) {
         self.create.extend(o.create);
         self.start.extend(o.start);
         self.run.extend(o.run);
@@ -136,7 +146,22 @@ fn churn(d: &Daemon, a: &ChurnArgs, stop: Option<Arc<AtomicBool>>) -> Result<(Ph
     Ok((all, started.elapsed()))
 }
 
-pub fn run(d: &Daemon, a: &ChurnArgs) -> Result<Output> {
+/// The table rows of the phases.
+pub(crate) fn rows(p: &Phases) -> String {
+    [
+        ("create -> created", &p.create),
+        ("start -> running", &p.start),
+        ("running -> exit reported", &p.run),
+        ("delete", &p.delete),
+        ("whole life", &p.total),
+    ]
+    .iter()
+    .map(|(name, s)| s.row(name))
+    .collect()
+}
+
+pub fn run(d: &Daemon, c: &ChurnCmd) -> Result<Output> {
+    let a = &c.churn;
     let (p, wall) = churn(d, a, None)?;
     let n = p.total.0.len();
     let rate = n as f64 / wall.as_secs_f64();
@@ -146,19 +171,17 @@ pub fn run(d: &Daemon, a: &ChurnArgs) -> Result<Output> {
         a.concurrency,
         wall.as_secs_f64()
     );
-    for (name, s) in [
-        ("create -> created", &p.create),
-        ("start -> running", &p.start),
-        ("running -> exit reported", &p.run),
-        ("delete", &p.delete),
-        ("whole life", &p.total),
-    ] {
-        table.push_str(&s.row(name));
-    }
-    let json = json!({"scenario": "churn", "tty": a.tty, "count": n,
+    table.push_str(&rows(&p));
+    let mut json = json!({"scenario": "churn", "tty": a.tty, "count": n,
         "concurrency": a.concurrency, "seconds": wall.as_secs_f64(),
         "containers_per_second": rate, "create": p.create.json(), "start": p.start.json(),
         "run": p.run.json(), "delete": p.delete.json(), "total": p.total.json()});
+    if c.compare {
+        let peer = crate::peers::churn(a, rate)?;
+        table.push_str(&peer.table);
+        json["peer"] = peer.peer;
+        json["ratios"] = peer.ratios;
+    }
     Ok(Output { table, json })
 }
 

@@ -116,7 +116,8 @@ impl Daemon {
         Ok(Baseline {
             daemon_fds: owned("daemon"),
             container_fds: owned("containers"),
-            ptys: s["ptys_host_in_use"].as_u64().unwrap_or(0),
+            // The daemon's own: the host-wide count moves with anything else on the host.
+            ptys: s["ptys_held"].as_u64().unwrap_or(0),
             mounts: std::fs::read_to_string(format!("/proc/{}/mountinfo", self.pid))?
                 .lines()
                 .count(),
@@ -146,6 +147,16 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    /// A scenario that failed half-way still stops the daemon it started (by its pid).
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = crate::sys::kill(child.id() as i32, libc::SIGTERM);
+            let _ = child.wait();
+        }
     }
 }
 

@@ -23,6 +23,9 @@ pub struct DensityArgs {
     /// Probe containers timed (create -> running) before and while the N are held
     #[arg(long, default_value_t = 50)]
     pub probes: usize,
+    /// Then hold as many containers under conmon + runc, started as podman does, and add ratios
+    #[arg(long)]
+    pub compare: bool,
 }
 
 /// Kernel memory from /proc/meminfo, in bytes: slab, kernel stacks, page tables.
@@ -108,9 +111,15 @@ pub fn run(d: &Daemon, a: &DensityArgs) -> Result<Output> {
     table.push_str(&idle.row("create->running, 0 held"));
     table.push_str(&held.row(&format!("create->running, {} held", a.count)));
     table.push_str(&format!("  ratio held/idle p50        {ratio:.2}\n"));
-    let json = json!({"scenario": "density", "count": a.count, "tty": a.tty,
+    let mut json = json!({"scenario": "density", "count": a.count, "tty": a.tty,
         "rss_per_container": rss, "pss_per_container": pss, "fds_per_container": fds,
         "kernel_bytes_per_container": kernel, "create_running_idle": idle.json(),
         "create_running_held": held.json(), "held_over_idle_p50": ratio});
+    if a.compare {
+        let peer = crate::peers::density(a, pss, fds)?;
+        table.push_str(&peer.table);
+        json["peer"] = peer.peer;
+        json["ratios"] = peer.ratios;
+    }
     Ok(Output { table, json })
 }

@@ -7,6 +7,7 @@ mod churn;
 mod daemon;
 mod density;
 mod floor;
+mod peers;
 mod report;
 mod sys;
 
@@ -31,7 +32,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Scenario {
     /// create -> start -> output -> exit -> delete of short `echo hello` containers
-    Churn(churn::ChurnArgs),
+    Churn(churn::ChurnCmd),
     /// N long-running containers held at once: memory and fds per container, and the
     /// create latency while they are held
     Density(density::DensityArgs),
