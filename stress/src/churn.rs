@@ -136,14 +136,21 @@ fn churn(d: &Daemon, a: &ChurnArgs, stop: Option<Arc<AtomicBool>>) -> Result<(Ph
             })
         })
         .collect();
+    let joined = workers.into_iter().map(|w| w.join());
+    Ok((join_all(joined, "churn")?, started.elapsed()))
+}
+
+/// Merges the phases of joined churn workers; the first error wins.
+pub(crate) fn join_all(
+    joined: impl IntoIterator<Item = std::thread::Result<Result<Phases>>>,
+    what: &str,
+) -> Result<Phases> {
     let mut all = Phases::default();
-    for w in workers {
-        let p = w
-            .join()
-            .map_err(|_| anyhow::anyhow!("a churn worker panicked"))??;
+    for j in joined {
+        let p = j.map_err(|_| anyhow::anyhow!("a {what} worker panicked"))??;
         all.extend(p);
     }
-    Ok((all, started.elapsed()))
+    Ok(all)
 }
 
 /// The table rows of the phases.

@@ -85,14 +85,7 @@ pub fn churn(a: &ChurnArgs, ringmon_rate: f64) -> Result<Section> {
                 })
             })
             .collect();
-        let mut all = Phases::default();
-        for w in workers {
-            let p = w
-                .join()
-                .map_err(|_| anyhow::anyhow!("a peer churn worker panicked"))??;
-            all.extend(p);
-        }
-        Ok(all)
+        crate::churn::join_all(workers.into_iter().map(|w| w.join()), "peer churn")
     })?;
     let wall = started.elapsed();
     let leftovers = peer.finish()?;
