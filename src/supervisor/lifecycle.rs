@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use crate::api::proto::{ApiError, CreateParams, CreateResult, ErrorCode, ExecFailure, ExitReport};
+use crate::api::proto::{ApiError, CreateParams, CreateResult, ErrorCode, ExecFailure};
 use crate::daemon::token::{ctr, Kind, Token};
 use crate::daemon::{Daemon, POLLIN};
 use crate::fd_ledger::Fd;
@@ -467,7 +467,7 @@ impl Daemon {
     }
 
     /// Reads every message the init has sent so far.
-    fn drain_sync(&mut self, key: usize) {
+    pub(crate) fn drain_sync(&mut self, key: usize) {
         let mut buf = Vec::new();
         while !self.containers[key].sync_eof {
             let Some(sync) = &self.containers[key].sync else {
@@ -560,195 +560,6 @@ impl Daemon {
             }
         }
     }
-
-    /// The init (or the user's process it became) was reaped.
-    fn on_exit(&mut self, key: usize, c: &Completion) {
-        let report = match (c.result, c.siginfo()) {
-            (0, Some(info)) if info.code == libc::CLD_EXITED => ExitReport {
-                exit_code: info.status,
-                ..Default::default()
-            },
-            (0, Some(info)) => ExitReport {
-                exit_code: 128 + info.status,
-                signal: Some(info.status),
-                ..Default::default()
-            },
-            (res, _) => ExitReport {
-                exit_code: -1,
-                error: Some(format!(
-                    "waitid P_PIDFD: {}",
-                    io::Error::from_raw_os_error(-res)
-                )),
-                ..Default::default()
-            },
-        };
-        // Read whatever the init said before it died (an exec error, a setup error).
-        self.drain_sync(key);
-        // Without a pid namespace of its own, the init's death does not end the rest: end
-        // it as the kernel would for a namespace's init (containerd's shim does the same).
-        let ct = &self.containers[key];
-        if ct.shares_pid_ns && !ct.cgroup.is_none() {
-            self.kill_all(key, libc::SIGKILL);
-        }
-        let ct = &mut self.containers[key];
-        ct.pidfd = None;
-        self.by_pid.remove(&ct.pid);
-        let mut report = report;
-        // The setup error explains the exit only if the command never ran.
-        let never_ran = ct.exec_failure.is_some() || ct.status == Status::Creating;
-        if report.error.is_none() && never_ran {
-            report.error = ct.setup_error.clone();
-        }
-        ct.exit = Some(report.clone());
-        match ct.status {
-            Status::Creating => {
-                let msg = format!(
-                    "init exited (status {}) before it was ready{}",
-                    report.exit_code,
-                    ct.setup_error
-                        .as_ref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                );
-                if let Some(r) = ct.pending_create.take() {
-                    self.reply_err(r, ApiError::new(ErrorCode::SpawnFailed, msg));
-                }
-                // Nobody will ever see this container: it goes away on its own.
-                self.containers[key].removing = true;
-            }
-            // Exec'd and already exited before the handshake EOF was seen.
-            Status::Starting if ct.exec_failure.is_none() => {
-                ct.status = Status::Running;
-                ct.started_at = Some(now_rfc3339());
-                if let Some(r) = ct.pending_start.take() {
-                    self.reply_ok(r, serde_json::json!({}));
-                }
-            }
-            _ => {}
-        }
-        let ct = &mut self.containers[key];
-        ct.sync_eof = true;
-        match ct.sync_poll {
-            Some(op) => self.ring.cancel(op),
-            None => ct.sync = None,
-        }
-        if !ct.streams_done() && ct.drain_deadline.is_none() {
-            let op = self.ctr_timeout(key, ctr::DRAIN_DEADLINE, self.cfg.drain_timeout);
-            self.containers[key].drain_deadline = Some(op);
-        }
-        // Output that is still in the kernel buffers is read now, not after the next event.
-        for idx in 0..self.containers[key].streams.len() {
-            self.read_output(key, idx);
-        }
-        // Orphans queued behind this child's exit can be reaped now.
-        self.sweep_orphans();
-    }
-
-    fn on_drain_deadline(&mut self, key: usize, c: &Completion) {
-        let ct = &mut self.containers[key];
-        ct.drain_deadline = None;
-        if c.result != -libc::ETIME {
-            return;
-        }
-        // A grandchild still holds the pipe or pty: stop waiting for EOF.
-        for idx in 0..ct.streams.len() {
-            self.read_output(key, idx);
-            self.close_stream(key, idx);
-        }
-    }
-
-    /// Answers `r` with the exit report now if the container has stopped, else once it has;
-    /// an `attach` request also receives the output meanwhile.
-    pub fn answer_at_stop(&mut self, key: usize, r: ReplyTo, attach: bool) {
-        let ct = &mut self.containers[key];
-        if ct.status == Status::Stopped {
-            let v = serde_json::to_value(&ct.exit).unwrap_or_default();
-            self.reply_ok(r, v);
-        } else if attach {
-            ct.attached.push(r);
-        } else {
-            ct.waiters.push(r);
-        }
-    }
-
-    /// Exited, drained, logged: the exit becomes final and waiters are answered.
-    pub fn try_stop(&mut self, key: usize) {
-        let Some(ct) = self.containers.get_mut(key) else {
-            return;
-        };
-        if !ct.ready_to_stop() {
-            return;
-        }
-        ct.status = Status::Stopped;
-        let mut report = ct.exit.clone().unwrap_or(ExitReport {
-            exit_code: -1,
-            ..Default::default()
-        });
-        report.finished_at = now_rfc3339();
-        // Kills by a memcg's OOM killer and by the global one both count here.
-        ct.oom_killed |= ct.cgroup.oom_kills() > 0;
-        report.oom_killed = ct.oom_killed;
-        ct.exit = Some(report.clone());
-        if let Some(op) = ct.drain_deadline.take() {
-            self.ring.cancel_timeout(op);
-        }
-        // A delete keeps its deadline for the removal of the cgroup that follows.
-        if !ct.removing {
-            if let Some(op) = ct.kill_deadline.take() {
-                self.ring.cancel_timeout(op);
-            }
-        }
-        let ct = &mut self.containers[key];
-        ct.log.close();
-        if ct.auto_remove {
-            ct.removing = true;
-        }
-        let _ = write_exit_record(&ct.dir, &report);
-        let value = serde_json::to_value(&report).unwrap_or_default();
-        let waiters: Vec<ReplyTo> = ct.waiters.drain(..).chain(ct.attached.drain(..)).collect();
-        let followers = std::mem::take(&mut ct.followers);
-        let stoppers = std::mem::take(&mut ct.stop_waiters);
-        if let Some(op) = ct.stop_timer.take() {
-            self.ring.cancel_timeout(op);
-        }
-        ct.stop_at = None;
-        for r in waiters.into_iter().chain(stoppers) {
-            self.reply_ok(r, value.clone());
-        }
-        for f in followers {
-            self.end_log_follow(f);
-        }
-    }
-
-    /// Frees a container whose deletion was asked for, once nothing in flight names it.
-    pub fn maybe_free_container(&mut self, key: usize) {
-        let Some(ct) = self.containers.get(key) else {
-            return;
-        };
-        if !ct.removing || ct.status != Status::Stopped {
-            return;
-        }
-        // The cgroup first: its removal may wait on ring timeouts of its own.
-        if !self.remove_cgroup(key) {
-            return;
-        }
-        let ct = &mut self.containers[key];
-        if let Some(op) = ct.kill_deadline.take() {
-            self.ring.cancel_timeout(op);
-        }
-        if ct.ops != 0 {
-            return;
-        }
-        let ct = self.containers.remove(key);
-        self.by_id.remove(&ct.id);
-        self.by_name.remove(&ct.name);
-        let _ = std::fs::remove_dir_all(&ct.dir);
-        let pending = ct.pending_delete.clone();
-        drop(ct);
-        for r in pending {
-            self.reply_ok(r, serde_json::json!({}));
-        }
-    }
 }
 
 fn new_stream(fd: Fd, stream: Stream) -> OutStream {
@@ -759,11 +570,4 @@ fn new_stream(fd: Fd, stream: Stream) -> OutStream {
         done: false,
         paused: false,
     }
-}
-
-/// `exit.json` in the container's state dir (tmpfs under /run by default).
-fn write_exit_record(dir: &std::path::Path, report: &ExitReport) -> io::Result<()> {
-    let tmp = dir.join("exit.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(report).unwrap_or_default())?;
-    std::fs::rename(&tmp, dir.join("exit.json"))
 }

@@ -8,6 +8,7 @@
 //! wait is a ring completion or a ring timeout.
 
 pub mod container;
+pub mod exit;
 pub mod ids;
 pub mod lifecycle;
 pub mod signals;
