@@ -123,6 +123,15 @@ fn variant(bundle: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf 
     dir
 }
 
+/// A daemon (with `extra` flags), a busybox bundle, and a variant of it without a pid
+/// namespace (the container shares the host's).
+fn host_pid_setup(extra: &[&str]) -> (TestDaemon, PathBuf, PathBuf) {
+    let d = TestDaemon::start_with(extra);
+    let bundle = busybox_bundle(d.root());
+    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    (d, bundle, shared)
+}
+
 fn without_pid_ns(spec: &mut Value) {
     spec["linux"]["namespaces"]
         .as_array_mut()
@@ -162,9 +171,7 @@ fn a_fork_bomb_stays_at_its_pids_limit_and_rm_f_removes_it() {
 
 #[test]
 fn stop_time_1_kills_300_processes_that_ignore_sigterm_with_or_without_a_pid_namespace() {
-    let d = TestDaemon::start();
-    let bundle = busybox_bundle(d.root());
-    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let (d, bundle, shared) = host_pid_setup(&[]);
     let before = d.baseline();
     let script = "for i in $(seq 150); do sleep 1000 & done; trap '' TERM; \
                   for i in $(seq 150); do sleep 1000 & done; echo ready; wait";
@@ -400,9 +407,7 @@ fn a_thousand_containers_with_limits_leave_no_cgroup_directory_anywhere() {
 
 #[test]
 fn kill_all_reaches_every_process_and_stats_report_the_cgroup() {
-    let d = TestDaemon::start();
-    let bundle = busybox_bundle(d.root());
-    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let (d, _, shared) = host_pid_setup(&[]);
     let before = d.baseline();
     let mut c = d.client();
     let id = create(
@@ -442,9 +447,7 @@ fn kill_all_reaches_every_process_and_stats_report_the_cgroup() {
 
 #[test]
 fn a_v1_only_daemon_kills_through_the_freezer_and_v2_only_refuses_v1_limits() {
-    let d = TestDaemon::start_with(&["--cgroups", "v1"]);
-    let bundle = busybox_bundle(d.root());
-    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let (d, _, shared) = host_pid_setup(&["--cgroups", "v1"]);
     let before = d.baseline();
     let mut c = d.client();
     let stats = c.call("stats", json!({})).expect("stats");
@@ -494,9 +497,7 @@ fn a_v1_only_daemon_kills_through_the_freezer_and_v2_only_refuses_v1_limits() {
 
 #[test]
 fn without_cgroups_a_shared_pid_namespace_is_refused_unless_accepted_explicitly() {
-    let d = TestDaemon::start_with(&["--cgroups", "off"]);
-    let bundle = busybox_bundle(d.root());
-    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let (d, _, shared) = host_pid_setup(&["--cgroups", "off"]);
     let before = d.baseline();
     let mut c = d.client();
     let p = json!({"bundle": shared.display().to_string(), "args": ["true"]});
@@ -609,9 +610,7 @@ fn run_flags_set_limits_and_a_cgroup_namespace_is_rooted_at_the_container() {
 
 #[test]
 fn the_exit_of_an_init_sharing_a_pid_namespace_kills_the_rest_of_its_container() {
-    let d = TestDaemon::start();
-    let bundle = busybox_bundle(d.root());
-    let shared = variant(&bundle, "host-pid", without_pid_ns);
+    let (d, _, shared) = host_pid_setup(&[]);
     let before = d.baseline();
     let mut c = d.client();
     // The init honours SIGTERM and leaves a child behind: as the kernel does for a pid

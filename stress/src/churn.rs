@@ -67,6 +67,15 @@ impl Phases {
         self.delete.extend(o.delete);
         self.total.extend(o.total);
     }
+
+    /// One container's instants: asked to create, created, running, exit seen, deleted.
+    pub(crate) fn record(&mut self, [t0, t1, t2, t3, t4]: [Instant; 5]) {
+        self.create.push(t1 - t0);
+        self.start.push(t2 - t1);
+        self.run.push(t3 - t2);
+        self.delete.push(t4 - t3);
+        self.total.push(t4 - t0);
+    }
 }
 
 /// create -> attach -> start -> exit -> delete of `echo hello`; checks the output.
@@ -107,11 +116,7 @@ fn one(c: &mut Client, a: &ChurnArgs, p: &mut Phases) -> Result<()> {
             String::from_utf8_lossy(&out)
         );
     }
-    p.create.push(t1 - t0);
-    p.start.push(t2 - t1);
-    p.run.push(t3 - t2);
-    p.delete.push(t4 - t3);
-    p.total.push(t4 - t0);
+    p.record([t0, t1, t2, t3, t4]);
     Ok(())
 }
 

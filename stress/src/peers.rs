@@ -278,11 +278,7 @@ impl Peer {
         if code != 0 || !hello {
             bail!("peer container {id}: exit {code}, log {log:?}");
         }
-        p.create.push(t1 - t0);
-        p.start.push(t2 - t1);
-        p.run.push(t3 - t2);
-        p.delete.push(t4 - t3);
-        p.total.push(t4 - t0);
+        p.record([t0, t1, t2, t3, t4]);
         Ok(())
     }
 
