@@ -190,6 +190,21 @@ fn local_winsize() -> Option<(u16, u16)> {
     (ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
+/// The init's argv as the daemon builds it (`ringmon init --sync-fd=N`, see
+/// `runtime::spawn`), or None for anything else, which then goes through clap (where a
+/// malformed init command line gets clap's error).
+pub fn init_argv(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<i32> {
+    let _argv0 = args.next()?;
+    if args.next()? != "init" {
+        return None;
+    }
+    let fd = args.next()?;
+    if args.next().is_some() {
+        return None;
+    }
+    fd.to_str()?.strip_prefix("--sync-fd=")?.parse().ok()
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
     let socket = socket_path(cli.socket.as_deref());
@@ -215,5 +230,37 @@ pub fn main(cli: Cli) -> i32 {
             eprintln!("ringmon: {e:#}");
             EXIT_RINGMON_ERROR
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::init_argv;
+
+    fn argv(a: &[&str]) -> impl Iterator<Item = std::ffi::OsString> {
+        a.iter()
+            .map(std::ffi::OsString::from)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn init_fast_path_takes_only_the_daemons_exact_argv() {
+        assert_eq!(
+            init_argv(argv(&["ringmon", "init", "--sync-fd=11"])),
+            Some(11)
+        );
+        // Everything else goes to clap, which names what is wrong.
+        assert_eq!(
+            init_argv(argv(&["ringmon", "init", "--sync-fd", "11"])),
+            None
+        );
+        assert_eq!(init_argv(argv(&["ringmon", "init", "--sync-fd=x"])), None);
+        assert_eq!(
+            init_argv(argv(&["ringmon", "init", "--sync-fd=1", "y"])),
+            None
+        );
+        assert_eq!(init_argv(argv(&["ringmon", "run", "--sync-fd=1"])), None);
+        assert_eq!(init_argv(argv(&["ringmon"])), None);
     }
 }
