@@ -342,6 +342,37 @@ impl Cgroups {
         Ok(())
     }
 
+    /// The container's directories, computed and not yet made: which hierarchies it joins
+    /// (every v1 hierarchy serving a controller it needs, and the cgroup2 one) and where.
+    pub fn planned(
+        &self,
+        id: &str,
+        cgroups_path: Option<&str>,
+        writes: &[resources::Write],
+    ) -> CtrCgroup {
+        let mut cg = CtrCgroup {
+            fs: self.fs,
+            ..CtrCgroup::default()
+        };
+        if !self.usable() {
+            return cg;
+        }
+        let mut v1_needed: BTreeSet<Controller> = always_v1(self.layout.mode).into_iter().collect();
+        for w in writes.iter().filter(|w| w.version == Version::V1) {
+            v1_needed.insert(w.controller);
+        }
+        for h in self.layout.v1_hierarchies() {
+            if h.controllers.iter().any(|c| v1_needed.contains(c)) {
+                cg.v1
+                    .push((h.controllers.clone(), self.dir_in(h, id, cgroups_path)));
+            }
+        }
+        if let Some(h) = &self.layout.unified {
+            cg.unified = Some(self.dir_in(h, id, cgroups_path));
+        }
+        cg
+    }
+
     /// Makes the container's directories and writes `writes` into them. On failure
     /// everything made so far is removed again.
     pub fn create(
@@ -350,14 +381,21 @@ impl Cgroups {
         cgroups_path: Option<&str>,
         writes: &[resources::Write],
     ) -> Result<CtrCgroup, CgroupError> {
+        self.make(&self.planned(id, cgroups_path, writes), writes)
+    }
+
+    /// Makes the directories of `planned` (from `planned`) and writes `writes` into them.
+    /// The result holds only what was made, so a failure removes nothing of anyone else's.
+    pub fn make(
+        &self,
+        planned: &CtrCgroup,
+        writes: &[resources::Write],
+    ) -> Result<CtrCgroup, CgroupError> {
         let mut cg = CtrCgroup {
             fs: self.fs,
             ..CtrCgroup::default()
         };
-        if !self.usable() {
-            return Ok(cg);
-        }
-        match self.build(&mut cg, id, cgroups_path, writes) {
+        match self.build(&mut cg, planned, writes) {
             Ok(()) => Ok(cg),
             Err(e) => {
                 let _ = cg.remove();
@@ -369,29 +407,24 @@ impl Cgroups {
     fn build(
         &self,
         cg: &mut CtrCgroup,
-        id: &str,
-        cgroups_path: Option<&str>,
+        planned: &CtrCgroup,
         writes: &[resources::Write],
     ) -> Result<(), CgroupError> {
-        let mut v1_needed: BTreeSet<Controller> = always_v1(self.layout.mode).into_iter().collect();
-        let mut v2_needed: BTreeSet<Controller> = BTreeSet::new();
-        for w in writes {
-            match w.version {
-                Version::V1 => v1_needed.insert(w.controller),
-                Version::V2 => v2_needed.insert(w.controller),
-            };
-        }
-        for h in self.layout.v1_hierarchies() {
-            if !h.controllers.iter().any(|c| v1_needed.contains(c)) {
+        let v2_needed: BTreeSet<Controller> = writes
+            .iter()
+            .filter(|w| w.version == Version::V2)
+            .map(|w| w.controller)
+            .collect();
+        let hierarchies = self.layout.v1_hierarchies();
+        for (controllers, dir) in &planned.v1 {
+            let Some(h) = hierarchies.iter().find(|h| &h.controllers == controllers) else {
                 continue;
-            }
-            let dir = self.dir_in(h, id, cgroups_path);
+            };
             let cpuset = h.controllers.contains(&Controller::Cpuset);
-            self.make_dir(Self::root_for(h, &dir), &dir, cpuset, (&[], &[]))?;
-            cg.v1.push((h.controllers.clone(), dir));
+            self.make_dir(Self::root_for(h, dir), dir, cpuset, (&[], &[]))?;
+            cg.v1.push((controllers.clone(), dir.clone()));
         }
-        if let Some(h) = &self.layout.unified {
-            let dir = self.dir_in(h, id, cgroups_path);
+        if let (Some(h), Some(dir)) = (&self.layout.unified, &planned.unified) {
             let enable: Vec<Controller> = v2_needed.iter().copied().collect();
             // Memory and pids serve stats and OOM reports even without limits: enabled
             // where the host lets us (not below a cgroup that has processes of its own).
@@ -399,8 +432,8 @@ impl Cgroups {
                 .into_iter()
                 .filter(|c| self.version_of(*c) == Some(Version::V2) && !v2_needed.contains(c))
                 .collect();
-            self.make_dir(Self::root_for(h, &dir), &dir, false, (&enable, &wanted))?;
-            cg.unified = Some(dir);
+            self.make_dir(Self::root_for(h, dir), dir, false, (&enable, &wanted))?;
+            cg.unified = Some(dir.clone());
         }
         for w in writes {
             let dir = cg.dir_for(w.controller, w.version).ok_or_else(|| {

@@ -116,13 +116,19 @@ impl InitJob {
     }
 }
 
-/// Spawns `ringmon init` from the sealed memfd and sends it `job`.
-pub fn spawn_init(
-    exe: &Fd,
-    job: &InitJob,
-    ns: &NewNamespaces<'_>,
+/// An init that was cloned and is starting up (exec of the sealed binary, its runtime)
+/// while the daemon makes the container's state directory and cgroup: it blocks in its
+/// first receive until `send_job`. Dropping it before then closes the handshake socket, so
+/// the init exits at once; its pidfd is killed on the way (see `abandon`).
+pub struct Booting {
+    pub pid: i32,
+    pub pidfd: Fd,
+    sync: Fd,
     owner: Owner,
-) -> Result<Spawned, SpawnError> {
+}
+
+/// Clones `ringmon init` from the sealed memfd into the namespaces of `ns`.
+pub fn clone_init(exe: &Fd, ns: &NewNamespaces<'_>, owner: Owner) -> Result<Booting, SpawnError> {
     let (ours, theirs) = handshake::pair()?;
     let argv = CStrArray::new(vec![
         CString::from(c"ringmon"),
@@ -133,7 +139,13 @@ pub fn spawn_init(
         ))
         .expect("no NUL in a number"),
     ]);
-    let envp = CStrArray::new(vec![CString::from(c"RINGMON_INIT=1")]);
+    // The init's allocations are a few KiB: mimalloc's default 1 GiB arena reservation
+    // costs it page faults for the arena's bitmaps on every container (docs/design/0009).
+    // The user's command gets the spec's environment, not this one.
+    let envp = CStrArray::new(vec![
+        CString::from(c"RINGMON_INIT=1"),
+        CString::from(c"MIMALLOC_ARENA_RESERVE=4MiB"),
+    ]);
     let guard = ns.pid_ns.map(PidNsGuard::enter).transpose()?;
     let child = spawn_exec(exe.as_fd(), &argv, &envp, theirs.as_fd(), ns.clone_flags)
         .map_err(SpawnError::Clone)?;
@@ -142,34 +154,67 @@ pub fn spawn_init(
     let pidfd = Fd::new(child.pidfd, owner, "pidfd");
     rustix::fs::fcntl_setfl(&ours, rustix::fs::OFlags::NONBLOCK).map_err(io::Error::from)?;
     let sync = Fd::new(ours, owner, "init handshake");
+    Ok(Booting {
+        pid: child.pid,
+        pidfd,
+        sync,
+        owner,
+    })
+}
 
-    let (mut stdout, mut stderr, mut stdin) = (None, None, None);
-    if job.tty {
-        handshake::send_encoded(sync.as_fd(), &job.message, &[])?;
-    } else {
+impl Booting {
+    /// Sends the job (and, for pipes, the child's ends of its stdio pipes). On failure the
+    /// init is given up (`abandon`).
+    pub fn send_job(self, job: &InitJob) -> Result<Spawned, SpawnError> {
+        match self.send(job) {
+            Ok((stdout, stderr, stdin)) => Ok(Spawned {
+                pid: self.pid,
+                pidfd: self.pidfd,
+                sync: self.sync,
+                stdout,
+                stderr,
+                stdin,
+            }),
+            Err(e) => {
+                self.abandon();
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn send(&self, job: &InitJob) -> Result<(Option<Fd>, Option<Fd>, Option<Fd>), SpawnError> {
+        if job.tty {
+            handshake::send_encoded(self.sync.as_fd(), &job.message, &[])?;
+            return Ok((None, None, None));
+        }
         let (out_r, out_w) = pipe("stdout")?;
         let (err_r, err_w) = pipe("stderr")?;
         let mut pass = vec![out_w, err_w];
+        let mut stdin = None;
         if job.stdin {
             let (in_r, in_w) = pipe("stdin")?;
             pass.push(in_r);
             nonblocking(&in_w)?;
-            stdin = Some(Fd::new(in_w, owner, "stdin pipe"));
+            stdin = Some(Fd::new(in_w, self.owner, "stdin pipe"));
         }
         nonblocking(&out_r)?;
         nonblocking(&err_r)?;
-        stdout = Some(Fd::new(out_r, owner, "stdout pipe"));
-        stderr = Some(Fd::new(err_r, owner, "stderr pipe"));
-        handshake::send_encoded(sync.as_fd(), &job.message, &handshake::borrow_all(&pass))?;
+        let stdout = Fd::new(out_r, self.owner, "stdout pipe");
+        let stderr = Fd::new(err_r, self.owner, "stderr pipe");
+        handshake::send_encoded(
+            self.sync.as_fd(),
+            &job.message,
+            &handshake::borrow_all(&pass),
+        )?;
         // Our copies of the child's ends close here, so EOF arrives when the child's last
         // copy closes.
+        Ok((Some(stdout), Some(stderr), stdin))
     }
-    Ok(Spawned {
-        pid: child.pid,
-        pidfd,
-        sync,
-        stdout,
-        stderr,
-        stdin,
-    })
+
+    /// Gives the init up before its job: SIGKILL through the pidfd (never blocks), then the
+    /// fds close. The daemon's orphan sweep reaps it (it is no longer tracked).
+    pub fn abandon(self) {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+    }
 }

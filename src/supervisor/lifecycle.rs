@@ -5,13 +5,14 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::api::proto::{ApiError, CreateParams, CreateResult, ErrorCode, ExecFailure};
+use crate::cgroups::CtrCgroup;
 use crate::daemon::token::{ctr, Kind, Token};
 use crate::daemon::{Daemon, POLLIN};
 use crate::fd_ledger::Fd;
 use crate::logs::cri::Stream;
 use crate::logs::writer::LogWriter;
 use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
-use crate::runtime::spawn::{spawn_init, InitJob, NewNamespaces};
+use crate::runtime::spawn::{clone_init, InitJob, NewNamespaces};
 use crate::runtime::spec;
 use crate::supervisor::container::{Container, OutStream, ReplyTo, Status, StdinSink};
 use crate::supervisor::ids;
@@ -130,6 +131,35 @@ impl Daemon {
     }
 
     /// create: spawns the init and answers once it is Ready (or failed).
+    /// What a container has on the host besides its processes: its state directory, its
+    /// log and its cgroup. On failure, whatever of them was made is removed again.
+    fn provision(
+        &mut self,
+        id: &str,
+        log_path: Option<&str>,
+        owner: crate::fd_ledger::Owner,
+        planned: &CtrCgroup,
+        writes: &[crate::cgroups::resources::Write],
+    ) -> Result<(PathBuf, PathBuf, LogWriter, CtrCgroup), ApiError> {
+        let dir = self.cfg.containers_dir().join(id);
+        std::fs::create_dir(&dir).map_err(|e| {
+            ApiError::new(ErrorCode::Internal, format!("mkdir {}: {e}", dir.display()))
+        })?;
+        let fail = |code, msg: String| {
+            let _ = std::fs::remove_dir_all(&dir);
+            ApiError::new(code, msg)
+        };
+        let log_path = log_path
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join("container.log"));
+        let log = LogWriter::open(&log_path, owner)
+            .map_err(|e| fail(ErrorCode::BadRequest, format!("log_path: {e}")))?;
+        let cgroup = self
+            .make_cgroup(planned, writes)
+            .map_err(|msg| fail(ErrorCode::BadRequest, msg))?;
+        Ok((dir, log_path, log, cgroup))
+    }
+
     pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
         self.validate_create(&p)?;
         let id = ids::new_id()
@@ -137,21 +167,6 @@ impl Daemon {
         let name = p.name.clone().unwrap_or_else(|| id[..12].to_string());
         let serial = self.next_serial();
         let owner = crate::fd_ledger::Owner::Container(serial);
-        let dir = self.cfg.containers_dir().join(&id);
-        std::fs::create_dir(&dir).map_err(|e| {
-            ApiError::new(ErrorCode::Internal, format!("mkdir {}: {e}", dir.display()))
-        })?;
-        let log_path = p
-            .log_path
-            .as_ref()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| dir.join("container.log"));
-        let fail = |dir: &PathBuf, code, msg: String| {
-            let _ = std::fs::remove_dir_all(dir);
-            ApiError::new(code, msg)
-        };
-        let log = LogWriter::open(&log_path, owner)
-            .map_err(|e| fail(&dir, ErrorCode::BadRequest, format!("log_path: {e}")))?;
         let source = match (&p.bundle, &p.rootfs) {
             (Some(b), _) => spec::Source::Bundle(Path::new(b)),
             (None, Some(r)) => spec::Source::Rootfs(Path::new(r)),
@@ -168,8 +183,10 @@ impl Daemon {
             volumes: &p.volumes,
             resources: p.resources.as_ref(),
         };
-        let prepared = spec::prepare(source, &overrides, &id[..12], &self.cfg.host_root_staging())
-            .map_err(|e| fail(&dir, ErrorCode::BadRequest, e.to_string()))?;
+        let bad = |msg: String| ApiError::new(ErrorCode::BadRequest, msg);
+        let mut prepared =
+            spec::prepare(source, &overrides, &id[..12], &self.cfg.host_root_staging())
+                .map_err(|e| bad(e.to_string()))?;
         let mut warning = None;
         if prepared.shares_pid_ns && !self.cgroups.usable() && p.allow_partial_kill {
             let w = "the container shares a pid namespace and has no cgroup: kill, stop and rm -f reach only its init, and its other processes may survive it".to_string();
@@ -178,37 +195,23 @@ impl Daemon {
         }
         if prepared.shares_pid_ns && !self.cgroups.usable() && !p.allow_partial_kill {
             let why = self.cgroups.unusable.as_deref().unwrap_or("");
-            return Err(fail(
-                &dir,
-                ErrorCode::BadRequest,
-                format!(
-                    "linux.namespaces: the container shares a pid namespace, and without a cgroup ({why}) kill cannot reach its processes (only its init); refused (allow_partial_kill accepts it)"
-                ),
-            ));
+            return Err(bad(format!(
+                "linux.namespaces: the container shares a pid namespace, and without a cgroup ({why}) kill cannot reach its processes (only its init); refused (allow_partial_kill accepts it)"
+            )));
         }
         let stop_signal = match &p.stop_signal {
             Some(s) => crate::supervisor::signals::parse_str(s)
-                .map_err(|e| fail(&dir, ErrorCode::BadRequest, format!("stop_signal: {e}")))?,
+                .map_err(|e| bad(format!("stop_signal: {e}")))?,
             None => prepared.stop_signal.unwrap_or(libc::SIGTERM),
         };
-        let cgroup = self
-            .make_cgroup(&id, &prepared)
-            .map_err(|e| fail(&dir, ErrorCode::BadRequest, e))?;
-        let mut prepared = prepared;
-        prepared.plan.cgroup_procs = cgroup.procs_files();
-        if !cgroup.is_none() && prepared.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+        let (cgroup_writes, planned) = self.plan_cgroup(&id, &prepared).map_err(bad)?;
+        if self.cgroups.usable() && prepared.clone_flags & libc::CLONE_NEWCGROUP != 0 {
             // The namespace's root is the cgroup the init is in when it unshares: the init
             // makes it after joining the container's cgroup, not the clone before.
             prepared.clone_flags &= !libc::CLONE_NEWCGROUP;
             prepared.plan.unshare_cgroup_ns = true;
         }
-        let mut cgroup = Some(cgroup);
-        let mut fail = |dir: &PathBuf, code, msg: String| {
-            if let Some(mut cg) = cgroup.take() {
-                let _ = cg.remove();
-            }
-            fail(dir, code, msg)
-        };
+        prepared.plan.cgroup_procs = planned.procs_files();
         let tty = prepared.tty;
         let args = prepared.args;
         let job = InitJob::new(Job {
@@ -219,30 +222,41 @@ impl Daemon {
             stdin: p.stdin && !tty,
             winsize: p.winsize.or(prepared.winsize),
             container: prepared.plan,
-        });
-        let job = match job {
-            Ok(job) => job,
-            Err(HandshakeError::TooLarge(size)) => {
-                return Err(fail(
-                    &dir,
-                    ErrorCode::BadRequest,
-                    format!(
-                        "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
-                        crate::runtime::handshake::MAX_MESSAGE
-                    ),
-                ))
-            }
-            Err(e) => return Err(fail(&dir, ErrorCode::Internal, format!("encode job: {e}"))),
-        };
+        })
+        .map_err(|e| match e {
+            HandshakeError::TooLarge(size) => bad(format!(
+                "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
+                crate::runtime::handshake::MAX_MESSAGE
+            )),
+            e => ApiError::new(ErrorCode::Internal, format!("encode job: {e}")),
+        })?;
+        // Everything the caller could get wrong is checked. The init is cloned now, so that
+        // its exec and runtime start-up (most of a container's creation) run on another CPU
+        // while this thread makes the state directory, the log and the cgroup; the init
+        // waits for its job before it touches any of them.
         let ns = NewNamespaces {
             clone_flags: prepared.clone_flags,
             pid_ns: prepared.pid_ns.as_deref(),
         };
-        let spawned = match spawn_init(&self.exe, &job, &ns, owner) {
+        let booting = clone_init(&self.exe, &ns, owner)
+            .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?;
+        let (dir, log_path, log, cgroup) =
+            match self.provision(&id, p.log_path.as_deref(), owner, &planned, &cgroup_writes) {
+                Ok(made) => made,
+                Err(e) => {
+                    booting.abandon();
+                    return Err(e);
+                }
+            };
+        // The job goes out last; a failure to send it gives the init up (killed, then
+        // reaped by the orphan sweep).
+        let spawned = match booting.send_job(&job) {
             Ok(s) => s,
-            Err(e) => return Err(fail(&dir, ErrorCode::SpawnFailed, e.to_string())),
+            Err(e) => {
+                unprovision(&dir, cgroup);
+                return Err(ApiError::new(ErrorCode::SpawnFailed, e.to_string()));
+            }
         };
-        let cgroup = cgroup.take().unwrap_or_default();
         let mut streams = Vec::new();
         if let Some(fd) = spawned.stdout {
             streams.push(Some(new_stream(fd, Stream::Stdout)));
@@ -570,4 +584,10 @@ fn new_stream(fd: Fd, stream: Stream) -> OutStream {
         done: false,
         paused: false,
     }
+}
+
+/// Undoes `provision` for a container that never came to be.
+fn unprovision(dir: &Path, mut cgroup: CtrCgroup) {
+    let _ = cgroup.remove();
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::api::proto::{ApiError, ErrorCode};
 use crate::cgroups::kill::{self, Route};
+use crate::cgroups::resources::Write;
 use crate::cgroups::CtrCgroup;
 use crate::daemon::token::{ctr, Kind, Token};
 use crate::daemon::{Daemon, POLLIN};
@@ -29,23 +30,41 @@ const CGROUP_RETRY_MAX_MS: u64 = 64;
 const POLLPRI: u32 = libc::POLLPRI as u32;
 
 impl Daemon {
-    /// Plans the container's limits (a refusal names the field), makes its cgroup and
-    /// writes them, before any process exists.
-    pub fn make_cgroup(&mut self, id: &str, prepared: &Prepared) -> Result<CtrCgroup, String> {
+    /// Checks a container's cgroup settings without touching the cgroupfs: the limits'
+    /// writes (a refusal names the field) and `cgroupsPath`; returns the writes and the
+    /// directories to make.
+    pub fn plan_cgroup(
+        &self,
+        id: &str,
+        prepared: &Prepared,
+    ) -> Result<(Vec<Write>, CtrCgroup), String> {
         let writes = self
             .cgroups
             .plan(prepared.resources.as_ref())
             .map_err(|e| e.to_string())?;
+        let path = prepared.cgroups_path.as_deref();
+        if self.cgroups.usable() {
+            self.cgroups
+                .check_path(id, path)
+                .map_err(|e| e.to_string())?;
+        }
+        let planned = self.cgroups.planned(id, path, &writes);
+        Ok((writes, planned))
+    }
+
+    /// Makes the directories `plan_cgroup` planned, writes the limits and registers the
+    /// OOM notification; an empty cgroup without usable cgroups.
+    pub fn make_cgroup(
+        &mut self,
+        planned: &CtrCgroup,
+        writes: &[Write],
+    ) -> Result<CtrCgroup, String> {
         if !self.cgroups.usable() {
             return Ok(CtrCgroup::default());
         }
-        let path = prepared.cgroups_path.as_deref();
-        self.cgroups
-            .check_path(id, path)
-            .map_err(|e| e.to_string())?;
         let mut cg = self
             .cgroups
-            .create(id, path, &writes)
+            .make(planned, writes)
             .map_err(|e| format!("cgroup: {e}"))?;
         if let Some(efd) = self.oom_eventfd() {
             if let Err(e) = cg.register_oom_eventfd(efd) {
