@@ -12,6 +12,7 @@ use ringmon::api::client::{into_result, Client};
 use serde_json::json;
 
 use crate::daemon::Daemon;
+use crate::floor::{Floor, FloorRun};
 use crate::report::{Output, Samples};
 
 #[derive(Args, Debug, Clone)]
@@ -38,6 +39,10 @@ pub struct ChurnCmd {
     /// Then run the same churn with conmon + runc, started as podman does, and add ratios
     #[arg(long)]
     pub compare: bool,
+    /// After each container, run the kernel floor once (clone3 with the same namespaces +
+    /// execve of /bin/echo hello, no daemon) and report ringmon/floor pair by pair
+    #[arg(long)]
+    pub floor: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -57,6 +62,40 @@ pub(crate) struct Phases {
     pub(crate) run: Samples,
     pub(crate) delete: Samples,
     pub(crate) total: Samples,
+    /// create sent -> running (start answered): the create + start of the table.
+    pub(crate) to_running: Samples,
+    /// With `--floor`: the floor run after each container, and the per-pair ratios.
+    pub(crate) floor: FloorPairs,
+}
+
+/// The kernel floor, one run after each container, and ringmon/floor for each pair.
+#[derive(Default, Clone)]
+pub(crate) struct FloorPairs {
+    pub(crate) exec: Samples,
+    pub(crate) reaped: Samples,
+    /// create -> running over clone3 -> exec done.
+    pub(crate) running_ratio: Vec<f64>,
+    /// create -> exit reported over clone3 -> exit reaped.
+    pub(crate) exit_ratio: Vec<f64>,
+}
+
+impl FloorPairs {
+    fn extend(&mut self, o: FloorPairs) {
+        self.exec.extend(o.exec);
+        self.reaped.extend(o.reaped);
+        self.running_ratio.extend(o.running_ratio);
+        self.exit_ratio.extend(o.exit_ratio);
+    }
+}
+
+/// The median of per-pair ratios (0 without pairs).
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 impl Phases {
@@ -66,6 +105,8 @@ impl Phases {
         self.run.extend(o.run);
         self.delete.extend(o.delete);
         self.total.extend(o.total);
+        self.to_running.extend(o.to_running);
+        self.floor.extend(o.floor);
     }
 
     /// One container's instants: asked to create, created, running, exit seen, deleted.
@@ -75,6 +116,23 @@ impl Phases {
         self.run.push(t3 - t2);
         self.delete.push(t4 - t3);
         self.total.push(t4 - t0);
+        self.to_running.push(t2 - t0);
+    }
+
+    /// A floor run right after the container whose instants were recorded last.
+    fn record_floor(&mut self, f: FloorRun) {
+        let (Some(running), Some(run)) = (self.to_running.0.last(), self.run.0.last()) else {
+            return;
+        };
+        let to_exit = *running + *run;
+        self.floor.exec.push(f.exec);
+        self.floor.reaped.push(f.reaped);
+        self.floor
+            .running_ratio
+            .push(running.as_secs_f64() / f.exec.as_secs_f64());
+        self.floor
+            .exit_ratio
+            .push(to_exit.as_secs_f64() / f.reaped.as_secs_f64());
     }
 }
 
@@ -121,12 +179,18 @@ fn one(c: &mut Client, a: &ChurnArgs, p: &mut Phases) -> Result<()> {
 }
 
 /// Runs `a.count` containers on `a.concurrency` connections; stops early if `stop` is set.
-fn churn(d: &Daemon, a: &ChurnArgs, stop: Option<Arc<AtomicBool>>) -> Result<(Phases, Duration)> {
+/// With `floor`, each worker runs the floor once after each of its containers.
+fn churn(
+    d: &Daemon,
+    a: &ChurnArgs,
+    stop: Option<Arc<AtomicBool>>,
+    floor: Option<Arc<Floor>>,
+) -> Result<(Phases, Duration)> {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..a.concurrency.max(1))
         .map(|_| {
-            let (next, stop, a) = (next.clone(), stop.clone(), a.clone());
+            let (next, stop, a, floor) = (next.clone(), stop.clone(), a.clone(), floor.clone());
             let socket = d.socket.clone();
             std::thread::spawn(move || -> Result<Phases> {
                 let mut c = Client::connect(&socket)?;
@@ -136,6 +200,9 @@ fn churn(d: &Daemon, a: &ChurnArgs, stop: Option<Arc<AtomicBool>>) -> Result<(Ph
                         break;
                     }
                     one(&mut c, &a, &mut p)?;
+                    if let Some(f) = &floor {
+                        p.record_floor(f.once()?);
+                    }
                 }
                 Ok(p)
             })
@@ -166,6 +233,7 @@ pub(crate) fn rows(p: &Phases) -> String {
         ("running -> exit reported", &p.run),
         ("delete", &p.delete),
         ("whole life", &p.total),
+        ("create -> running", &p.to_running),
     ]
     .iter()
     .map(|(name, s)| s.row(name))
@@ -174,7 +242,12 @@ pub(crate) fn rows(p: &Phases) -> String {
 
 pub fn run(d: &Daemon, c: &ChurnCmd) -> Result<Output> {
     let a = &c.churn;
-    let (p, wall) = churn(d, a, None)?;
+    let floor = c
+        .floor
+        .then(|| Floor::new(false, &["/bin/echo".into(), "hello".into()]))
+        .transpose()?
+        .map(Arc::new);
+    let (p, wall) = churn(d, a, None, floor.clone())?;
     let n = p.total.0.len();
     let rate = n as f64 / wall.as_secs_f64();
     let mut table = format!(
@@ -187,7 +260,26 @@ pub fn run(d: &Daemon, c: &ChurnCmd) -> Result<Output> {
     let mut json = json!({"scenario": "churn", "tty": a.tty, "count": n,
         "concurrency": a.concurrency, "seconds": wall.as_secs_f64(),
         "containers_per_second": rate, "create": p.create.json(), "start": p.start.json(),
-        "run": p.run.json(), "delete": p.delete.json(), "total": p.total.json()});
+        "run": p.run.json(), "delete": p.delete.json(), "total": p.total.json(),
+        "to_running": p.to_running.json()});
+    if let Some(f) = &floor {
+        let fp = &p.floor;
+        let (rr, er) = (median(&fp.running_ratio), median(&fp.exit_ratio));
+        table.push_str(&format!(
+            "floor after each container: {} (no daemon)\n",
+            f.label
+        ));
+        table.push_str(&fp.exec.row("clone3 -> exec done"));
+        table.push_str(&fp.reaped.row("clone3 -> exit reaped"));
+        table.push_str(&format!(
+            "  ringmon/floor, median of {} pairs: create -> running / exec done {rr:.2}x, \
+             create -> exit reported / exit reaped {er:.2}x\n",
+            fp.running_ratio.len()
+        ));
+        json["floor"] = json!({"command": f.label, "exec": fp.exec.json(),
+            "reaped": fp.reaped.json(), "pairs": fp.running_ratio.len(),
+            "running_ratio_median": rr, "exit_ratio_median": er});
+    }
     if c.compare {
         let peer = crate::peers::churn(a, rate)?;
         table.push_str(&peer.table);
@@ -210,7 +302,7 @@ pub fn run_api(d: &Daemon, a: &ApiArgs) -> Result<Output> {
     let bg = {
         let (stop, socket) = (stop.clone(), d.socket.clone());
         let d2 = Daemon::attach_to(&socket, d.pid);
-        std::thread::spawn(move || churn(&d2, &churn_args, Some(stop)))
+        std::thread::spawn(move || churn(&d2, &churn_args, Some(stop), None))
     };
     let (mut inspect, mut list) = (Samples::default(), Samples::default());
     for i in 0..a.requests {

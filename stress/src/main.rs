@@ -6,6 +6,7 @@
 mod churn;
 mod daemon;
 mod density;
+mod flood;
 mod floor;
 mod peers;
 mod report;
@@ -38,6 +39,9 @@ enum Scenario {
     Density(density::DensityArgs),
     /// `inspect` and `list` latency while a churn runs
     Api(churn::ApiArgs),
+    /// N containers writing as fast as they can: log throughput, daemon CPU per MB against
+    /// a bare read loop over the same writers, bytes lost (none allowed), daemon RSS
+    Flood(flood::FloodArgs),
     /// The kernel floor: clone3 with the containers' namespace flags + execve, no daemon
     Floor(floor::FloorArgs),
 }
@@ -63,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Scenario::Churn(a) => churn::run(&d, a)?,
                 Scenario::Density(a) => density::run(&d, a)?,
                 Scenario::Api(a) => churn::run_api(&d, a)?,
+                Scenario::Flood(a) => flood::run(&d, a)?,
                 Scenario::Floor(_) => unreachable!("handled above"),
             };
             d.check_back_to(&before)?;

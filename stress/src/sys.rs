@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// kill(pid, sig) for a pid this process started (never a group: pid > 1).
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
@@ -39,8 +39,10 @@ struct CloneArgs {
 }
 
 /// clone3(flags | CLONE_PIDFD) without CLONE_VM (the child gets its own copy of our
-/// memory, like fork), then execve(argv[0], argv, []) in the child. Returns the pidfd.
-pub fn clone3_exec(flags: u64, argv: &[CString]) -> io::Result<OwnedFd> {
+/// memory, like fork), then dup2(stdout, 1) and execve(argv[0], argv, []) in the child.
+/// Returns the pidfd.
+pub fn clone3_exec(flags: u64, argv: &[CString], stdout: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let out = stdout.as_raw_fd();
     let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
@@ -52,7 +54,7 @@ pub fn clone3_exec(flags: u64, argv: &[CString]) -> io::Result<OwnedFd> {
         ..Default::default()
     };
     // SAFETY: a fork-like clone3 (no CLONE_VM, no new stack): the child runs on its own
-    // copy of this stack and only calls execve and _exit, both async-signal-safe, with
+    // copy of this stack and only calls dup2, execve and _exit, all async-signal-safe, with
     // pointers into that copy (argv, envp, the path), which stay valid until the exec.
     let pid = unsafe {
         libc::syscall(
@@ -67,6 +69,9 @@ pub fn clone3_exec(flags: u64, argv: &[CString]) -> io::Result<OwnedFd> {
     if pid == 0 {
         // SAFETY: see above; _exit never returns.
         unsafe {
+            if libc::dup2(out, 1) < 0 {
+                libc::_exit(126);
+            }
             libc::execve(ptrs[0], ptrs.as_ptr(), envp.as_ptr());
             libc::_exit(127);
         }

@@ -1,0 +1,330 @@
+//! `flood`: N containers writing output as fast as they can. Reports the aggregate bytes/s
+//! into the logs, the daemon's CPU seconds per MB logged, bytes written vs bytes logged
+//! (they must be equal: a lost byte fails the run), and the daemon's RSS through the flood
+//! (it must stay within what its per-container log buffers allow).
+//!
+//! In the same run, the same writers on ptys (or pipes) of this process, read by one thread
+//! with a bare poll(2) + read(2) loop that discards the bytes: the floor of what reading
+//! that much output costs. The ratio of the two CPU-per-MB figures is the daemon's
+//! overhead for reading *and* logging.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use crate::daemon::Daemon;
+use crate::report::Output;
+
+#[derive(Args, Debug, Clone)]
+pub struct FloodArgs {
+    /// Containers writing at once
+    #[arg(long, default_value_t = 16)]
+    pub count: usize,
+    /// Containers with a terminal
+    #[arg(long)]
+    pub tty: bool,
+    /// MiB each container writes
+    #[arg(long, default_value_t = 32)]
+    pub mib: u64,
+}
+
+/// One line of the output: 100 bytes and a newline.
+const LINE: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyzAB";
+const LINE_BYTES: u64 = LINE.len() as u64 + 1;
+
+/// Every container's command: whole lines, `lines` of them.
+fn writer_command(lines: u64) -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("yes {LINE} | head -n {lines}"),
+    ]
+}
+
+/// The bytes a reader gets: on a pty, the line discipline's ONLCR makes each "\n" "\r\n".
+fn expected_bytes(lines: u64, tty: bool) -> u64 {
+    lines * LINE_BYTES + if tty { lines } else { 0 }
+}
+
+/// utime + stime of a process (all its threads, io_uring workers included), in seconds.
+fn cpu_seconds(pid: i32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').context("/proc/PID/stat: no ')'")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    Ok(ticks as f64 / clock_ticks() as f64)
+}
+
+fn clock_ticks() -> u64 {
+    rustix::param::clock_ticks_per_second()
+}
+
+/// VmRSS of a process, in bytes.
+fn rss_bytes(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Samples the daemon's RSS every 10 ms until stopped; returns the maximum. (A
+/// measurement, not a wait: nothing depends on when a sample is taken.)
+fn rss_sampler(pid: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut max = 0;
+        while !stop.load(Ordering::SeqCst) {
+            max = max.max(rss_bytes(pid));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        max.max(rss_bytes(pid))
+    })
+}
+
+/// The bytes of a CRI log's records put back together (P runs joined, F lines with "\n").
+fn logged_bytes(path: &str) -> Result<u64> {
+    let log = std::fs::read(path).with_context(|| format!("read {path}"))?;
+    let mut n = 0u64;
+    ringmon::logs::cri::reassemble(&log, |_, _, line| n += line.len() as u64)
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    Ok(n)
+}
+
+struct Measured {
+    bytes: u64,
+    seconds: f64,
+    cpu: f64,
+}
+
+impl Measured {
+    fn cpu_per_mb(&self) -> f64 {
+        self.cpu / (self.bytes as f64 / 1e6)
+    }
+    fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.seconds
+    }
+}
+
+pub fn run(d: &Daemon, a: &FloodArgs) -> Result<Output> {
+    let lines = a.mib * 1024 * 1024 / LINE_BYTES;
+    let want = expected_bytes(lines, a.tty);
+    let cmd = writer_command(lines);
+
+    let ringmon = flood_daemon(d, a, &cmd, want)?;
+    let bare = bare_loop(a, &cmd, want)?;
+    let ratio = ringmon.0.cpu_per_mb() / bare.cpu_per_mb();
+    let (m, rss) = (&ringmon.0, &ringmon.1);
+    let mut table = format!(
+        "flood: {} containers, tty={}, each {} lines of {LINE_BYTES} bytes ({} bytes read per container)\n",
+        a.count, a.tty, lines, want
+    );
+    table.push_str(&format!(
+        "  ringmon: {:.1} MB/s into the logs, {} of {} bytes logged, daemon CPU {:.3} s = {:.2} ms per MB\n",
+        m.mb_per_s(),
+        m.bytes,
+        want * a.count as u64,
+        m.cpu,
+        m.cpu_per_mb() * 1000.0
+    ));
+    table.push_str(&format!(
+        "  ringmon: daemon RSS {:.1} MiB before, at most {:.1} MiB during (bound {:.1} MiB)\n",
+        rss.before as f64 / 1048576.0,
+        rss.max as f64 / 1048576.0,
+        rss.bound as f64 / 1048576.0
+    ));
+    table.push_str(&format!(
+        "  bare poll+read loop: {:.1} MB/s, CPU {:.3} s = {:.2} ms per MB\n",
+        bare.mb_per_s(),
+        bare.cpu,
+        bare.cpu_per_mb() * 1000.0
+    ));
+    table.push_str(&format!(
+        "  ringmon/bare CPU per MB: {ratio:.2}x (reading and logging vs reading)\n"
+    ));
+    let json = json!({"scenario": "flood", "tty": a.tty, "count": a.count,
+        "bytes_per_container": want, "bytes_written": want * a.count as u64,
+        "bytes_logged": m.bytes, "seconds": m.seconds, "mb_per_second": m.mb_per_s(),
+        "daemon_cpu_seconds": m.cpu, "daemon_cpu_ms_per_mb": m.cpu_per_mb() * 1000.0,
+        "rss_before": rss.before, "rss_max": rss.max, "rss_bound": rss.bound,
+        "bare": {"bytes": bare.bytes, "seconds": bare.seconds, "mb_per_second": bare.mb_per_s(),
+                 "cpu_seconds": bare.cpu, "cpu_ms_per_mb": bare.cpu_per_mb() * 1000.0},
+        "cpu_per_mb_ratio": ratio});
+    Ok(Output { table, json })
+}
+
+struct Rss {
+    before: u64,
+    max: u64,
+    bound: u64,
+}
+
+/// The flood through the daemon: create all, start all, wait all, count the logs, delete.
+fn flood_daemon(d: &Daemon, a: &FloodArgs, cmd: &[String], want: u64) -> Result<(Measured, Rss)> {
+    let mut c = d.client()?;
+    let mut ids = Vec::new();
+    for _ in 0..a.count {
+        let id = c.call("create", json!({"args": cmd, "tty": a.tty}))?["id"]
+            .as_str()
+            .context("create: id")?
+            .to_string();
+        ids.push(id);
+    }
+    let rss_before = rss_bytes(d.pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = rss_sampler(d.pid, stop.clone());
+    let cpu0 = cpu_seconds(d.pid)?;
+    let t = Instant::now();
+    for id in &ids {
+        c.call("start", json!({ "id": id }))?;
+    }
+    // `wait` answers once every byte is in the log.
+    let waits: Vec<u64> = ids
+        .iter()
+        .map(|id| c.send("wait", json!({ "id": id })))
+        .collect::<Result<_, _>>()?;
+    let mut pending = waits.len();
+    while pending > 0 {
+        let m = c.next_message()?;
+        if m.id.is_some_and(|i| waits.contains(&i)) && m.event.is_none() {
+            let exit = ringmon::api::client::into_result(m)?;
+            if exit["exit_code"] != 0 {
+                bail!("a flood container exited with {exit}");
+            }
+            pending -= 1;
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(d.pid)? - cpu0;
+    stop.store(true, Ordering::SeqCst);
+    let rss_max = sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("the RSS sampler panicked"))?;
+    let mut bytes = 0;
+    for id in &ids {
+        let info = c.call("inspect", json!({ "id": id }))?;
+        let path = info["log_path"].as_str().context("inspect: log_path")?;
+        let got = logged_bytes(path)?;
+        if got != want {
+            bail!("container {id}: {got} bytes logged of the {want} it wrote");
+        }
+        bytes += got;
+    }
+    for id in &ids {
+        c.call("delete", json!({ "id": id }))?;
+    }
+    // Each container's log writer holds at most two buffers of 2 x LOG_BUFFER_CAP (pending
+    // and the one in flight); the rest is the allocator's slack.
+    let per = 4 * ringmon::logs::writer::LOG_BUFFER_CAP as u64;
+    let bound = rss_before + a.count as u64 * per + 16 * 1024 * 1024;
+    if rss_max > bound {
+        bail!("daemon RSS reached {rss_max} bytes during the flood, above the bound {bound}");
+    }
+    Ok((
+        Measured {
+            bytes,
+            seconds,
+            cpu,
+        },
+        Rss {
+            before: rss_before,
+            max: rss_max,
+            bound,
+        },
+    ))
+}
+
+/// The same writers on this process's ptys or pipes, read by this thread with poll + read.
+fn bare_loop(a: &FloodArgs, cmd: &[String], want: u64) -> Result<Measured> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut readers: Vec<OwnedFd> = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..a.count {
+        let (reader, writer) = if a.tty { pty()? } else { pipe()? };
+        let child = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawn a bare-loop writer")?;
+        readers.push(reader);
+        children.push(child);
+    }
+    let cpu0 = thread_cpu_seconds();
+    let t = Instant::now();
+    let mut got = vec![0u64; readers.len()];
+    let mut open: Vec<usize> = (0..readers.len()).collect();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !open.is_empty() {
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|&i| PollFd::new(&readers[i], PollFlags::IN))
+            .collect();
+        poll(&mut fds, None)?;
+        let ready: Vec<usize> = fds
+            .iter()
+            .zip(&open)
+            .filter(|(f, _)| !f.revents().is_empty())
+            .map(|(_, &i)| i)
+            .collect();
+        drop(fds);
+        for i in ready {
+            match rustix::io::read(readers[i].as_fd(), &mut buf) {
+                Ok(0) | Err(rustix::io::Errno::IO) => open.retain(|&j| j != i),
+                Ok(n) => got[i] += n as u64,
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e).context("read a bare-loop writer"),
+            }
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let cpu = thread_cpu_seconds() - cpu0;
+    for mut ch in children {
+        let st = ch.wait()?;
+        if !st.success() {
+            bail!("a bare-loop writer exited with {st}");
+        }
+    }
+    if let Some(g) = got.iter().find(|&&g| g != want) {
+        bail!("the bare loop read {g} bytes of a writer's {want}");
+    }
+    Ok(Measured {
+        bytes: got.iter().sum(),
+        seconds,
+        cpu,
+    })
+}
+
+/// This thread's CPU time (user + system), in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+
+/// A new pty: the master (reader) and its peer, the slave (the writer's stdout).
+fn pty() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let master = openpt(flags).context("open /dev/ptmx")?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let slave = ioctl_tiocgptpeer(&master, flags).context("TIOCGPTPEER")?;
+    Ok((master, slave))
+}
