@@ -249,6 +249,10 @@ pub fn run(d: &Daemon, c: &ChurnCmd) -> Result<Output> {
         .map(Arc::new);
     let (p, wall) = churn(d, a, None, floor.clone())?;
     let n = p.total.0.len();
+    // The floor runs interleaved with the containers are not the daemon's time: each
+    // worker's share comes off the wall time.
+    let floor_time: Duration = p.floor.reaped.0.iter().sum();
+    let wall = wall.saturating_sub(floor_time / a.concurrency.max(1) as u32);
     let rate = n as f64 / wall.as_secs_f64();
     let mut table = format!(
         "churn: {n} `echo hello` containers, tty={}, concurrency {}: {rate:.1} containers/s ({:.2} s)\n",
@@ -281,10 +285,13 @@ pub fn run(d: &Daemon, c: &ChurnCmd) -> Result<Output> {
             "running_ratio_median": rr, "exit_ratio_median": er});
     }
     if c.compare {
-        let peer = crate::peers::churn(a, rate)?;
-        table.push_str(&peer.table);
-        json["peer"] = peer.peer;
-        json["ratios"] = peer.ratios;
+        let mut peers = Vec::new();
+        for rt in crate::peers::RUNTIMES {
+            let peer = crate::peers::churn(rt, a, rate)?;
+            table.push_str(&peer.table);
+            peers.push(json!({"peer": peer.peer, "ratios": peer.ratios}));
+        }
+        json["peers"] = json!(peers);
     }
     Ok(Output { table, json })
 }

@@ -116,10 +116,13 @@ pub fn run(d: &Daemon, a: &DensityArgs) -> Result<Output> {
         "kernel_bytes_per_container": kernel, "create_running_idle": idle.json(),
         "create_running_held": held.json(), "held_over_idle_p50": ratio});
     if a.compare {
-        let peer = crate::peers::density(a, pss, fds)?;
-        table.push_str(&peer.table);
-        json["peer"] = peer.peer;
-        json["ratios"] = peer.ratios;
+        let mut peers = Vec::new();
+        for rt in crate::peers::RUNTIMES {
+            let peer = crate::peers::density(rt, a, pss, fds)?;
+            table.push_str(&peer.table);
+            peers.push(json!({"peer": peer.peer, "ratios": peer.ratios}));
+        }
+        json["peers"] = json!(peers);
     }
     Ok(Output { table, json })
 }

@@ -10,6 +10,7 @@ mod flood;
 mod floor;
 mod peers;
 mod report;
+mod runtime;
 mod sys;
 
 use clap::{Parser, Subcommand};

@@ -1,4 +1,5 @@
-//! `--compare`: the churn and density scenarios again with conmon + runc, each container
+//! `--compare`: the churn and density scenarios again with conmon + runc and conmon + crun
+//! (`runtime`: crun in a mount namespace without the cgroup2 mount on hybrid hosts), each container
 //! started the way podman starts it (libpod `oci_conmon_common.go`, `createOCIContainer`): a
 //! bundle, then `conmon --api-version 1 ...` with the child ends of a sync and a start socket
 //! named by `_OCI_SYNCPIPE` / `_OCI_STARTPIPE`. One byte on the start socket lets conmon fork
@@ -32,6 +33,7 @@ use serde_json::{json, Value};
 
 use crate::churn::{rows, ChurnArgs, Phases};
 use crate::density::DensityArgs;
+use crate::runtime::Runtime;
 
 /// What a scenario adds for the peer: table lines, the peer's JSON and the ratios.
 pub struct Section {
@@ -41,16 +43,19 @@ pub struct Section {
 }
 
 impl Section {
-    fn skipped(why: &str) -> Self {
+    fn skipped(runtime: &str, why: &str) -> Self {
         // Also on stderr, so that `--json` runs say it too.
-        eprintln!("ringmon-stress: peer conmon + runc skipped: {why}");
+        eprintln!("ringmon-stress: peer conmon + {runtime} skipped: {why}");
         Self {
-            table: format!("peer conmon + runc: skipped: {why}\n"),
-            peer: json!({ "skipped": why }),
+            table: format!("peer conmon + {runtime}: skipped: {why}\n"),
+            peer: json!({ "name": format!("conmon+{runtime}"), "skipped": why }),
             ratios: Value::Null,
         }
     }
 }
+
+/// The peers `--compare` runs, in this order.
+pub const RUNTIMES: [&str; 2] = ["runc", "crun"];
 
 /// Every spawn of this module holds this lock, as Go's `syscall.ForkLock` does in podman: the
 /// child ends of a conmon's sockets lose O_CLOEXEC for that one spawn, and no other child may
@@ -62,11 +67,12 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 /// The commands in the busybox rootfs.
 const APPLETS: [&str; 4] = ["echo", "sh", "sleep", "true"];
 
-/// `churn` with conmon + runc: `a.count` `echo hello` containers on `a.concurrency` threads.
-pub fn churn(a: &ChurnArgs, ringmon_rate: f64) -> Result<Section> {
-    let peer = match Peer::open()? {
+/// `churn` with conmon + `runtime`: `a.count` `echo hello` containers on `a.concurrency`
+/// threads.
+pub fn churn(runtime: &'static str, a: &ChurnArgs, ringmon_rate: f64) -> Result<Section> {
+    let peer = match Peer::open(runtime)? {
         Ok(p) => p,
-        Err(why) => return Ok(Section::skipped(&why)),
+        Err(why) => return Ok(Section::skipped(runtime, &why)),
     };
     let next = AtomicUsize::new(0);
     let started = Instant::now();
@@ -104,8 +110,8 @@ pub fn churn(a: &ChurnArgs, ringmon_rate: f64) -> Result<Section> {
         "  ringmon/peer containers/s {ratio:>8.2}x\n  peer leftovers: {}\n",
         leftovers.summary
     ));
-    let peer_json = json!({"name": "conmon+runc", "versions": peer.versions,
-        "conmon_command": peer.first_command(), "count": n, "seconds": wall.as_secs_f64(),
+    let peer_json = json!({"name": format!("conmon+{runtime}"), "runtime": peer.rt.label(),
+        "versions": peer.versions, "conmon_command": peer.first_command(), "count": n, "seconds": wall.as_secs_f64(),
         "containers_per_second": rate, "create": all.create.json(), "start": all.start.json(),
         "run": all.run.json(), "delete": all.delete.json(), "total": all.total.json(),
         "leftovers": leftovers.json});
@@ -116,12 +122,17 @@ pub fn churn(a: &ChurnArgs, ringmon_rate: f64) -> Result<Section> {
     })
 }
 
-/// `density` with conmon + runc: `a.count` `sleep 1000` containers held, the conmon monitors'
-/// PSS, RSS and fds per container, against ringmon's `pss`/`fds` per container.
-pub fn density(a: &DensityArgs, ringmon_pss: f64, ringmon_fds: f64) -> Result<Section> {
-    let peer = match Peer::open()? {
+/// `density` with conmon + `runtime`: `a.count` `sleep 1000` containers held, the conmon
+/// monitors' PSS, RSS and fds per container, against ringmon's `pss`/`fds` per container.
+pub fn density(
+    runtime: &'static str,
+    a: &DensityArgs,
+    ringmon_pss: f64,
+    ringmon_fds: f64,
+) -> Result<Section> {
+    let peer = match Peer::open(runtime)? {
         Ok(p) => p,
-        Err(why) => return Ok(Section::skipped(&why)),
+        Err(why) => return Ok(Section::skipped(runtime, &why)),
     };
     let t = Instant::now();
     let mut held = Vec::with_capacity(a.count);
@@ -129,7 +140,7 @@ pub fn density(a: &DensityArgs, ringmon_pss: f64, ringmon_fds: f64) -> Result<Se
         let c = peer
             .create(&["sleep", "1000"], a.tty)
             .with_context(|| format!("peer container {i} of {}", a.count))?;
-        peer.runc(&["start", &c.id])?;
+        peer.rt_cmd(&["start", &c.id])?;
         held.push(c);
     }
     let fill = t.elapsed();
@@ -141,7 +152,7 @@ pub fn density(a: &DensityArgs, ringmon_pss: f64, ringmon_fds: f64) -> Result<Se
         fds += fd_count(c.monitor_pid)?;
     }
     for c in &held {
-        peer.runc(&["kill", &c.id, "KILL"])?;
+        peer.rt_cmd(&["kill", &c.id, "KILL"])?;
     }
     for mut c in held {
         peer.wait(&mut c)?;
@@ -174,8 +185,8 @@ pub fn density(a: &DensityArgs, ringmon_pss: f64, ringmon_fds: f64) -> Result<Se
         shown(fds_ratio),
         leftovers.summary
     );
-    let peer_json = json!({"name": "conmon+runc", "versions": peer.versions,
-        "conmon_command": peer.first_command(), "count": a.count,
+    let peer_json = json!({"name": format!("conmon+{runtime}"), "runtime": peer.rt.label(),
+        "versions": peer.versions, "conmon_command": peer.first_command(), "count": a.count,
         "fill_seconds": fill.as_secs_f64(), "rss_per_container": rss, "pss_per_container": pss,
         "fds_per_container": fds, "leftovers": leftovers.json});
     Ok(Section {
@@ -198,7 +209,7 @@ struct Ctr {
 
 struct Peer {
     conmon: PathBuf,
-    runc: PathBuf,
+    rt: Runtime,
     versions: String,
     dir: tempfile::TempDir,
     /// `runc spec`'s config.json with the busybox rootfs and without a network namespace.
@@ -229,21 +240,29 @@ struct Leftovers {
 
 impl Peer {
     /// The peer in a temp dir of its own, or why it is skipped.
-    fn open() -> Result<std::result::Result<Self, String>> {
-        let (conmon, runc, busybox) = match binaries() {
+    fn open(runtime: &'static str) -> Result<std::result::Result<Self, String>> {
+        let (conmon, busybox) = match binaries() {
             Ok(b) => b,
             Err(why) => return Ok(Err(why)),
         };
-        let versions = format!("{} + {}", version(&conmon)?, version(&runc)?);
+        let rt = match Runtime::open(runtime)? {
+            Ok(rt) => rt,
+            Err(why) => return Ok(Err(why)),
+        };
+        let versions = format!(
+            "{} + {}",
+            version(&mut Command::new(&conmon))?,
+            version(&mut rt.command(&rt.bin))?
+        );
         let dir = tempfile::Builder::new().prefix("ringmon-peer").tempdir()?;
         for d in ["bundles", "exits", "sockets", "runc", "run"] {
             std::fs::create_dir(dir.path().join(d))?;
         }
         let rootfs = busybox_rootfs(dir.path(), &busybox)?;
-        let template = runc_spec(&runc, dir.path(), &rootfs)?;
+        let template = runtime_spec(&rt, dir.path(), &rootfs)?;
         let peer = Self {
             conmon,
-            runc,
+            rt,
             versions,
             dir,
             template,
@@ -264,7 +283,7 @@ impl Peer {
         let t0 = Instant::now();
         let mut c = self.create(&["echo", "hello"], tty)?;
         let t1 = Instant::now();
-        self.runc(&["start", &c.id])?;
+        self.rt_cmd(&["start", &c.id])?;
         let t2 = Instant::now();
         let code = self.wait(&mut c)?;
         let log = std::fs::read_to_string(c.bundle.join("ctr.log"))
@@ -302,7 +321,7 @@ impl Peer {
             ("XDG_RUNTIME_DIR", self.path("run")),
         ];
         let argv = self.conmon_args(&id, &bundle, tty);
-        let mut cmd = Command::new(&self.conmon);
+        let mut cmd = self.rt.command(&self.conmon);
         cmd.args(&argv)
             .envs(env.iter().map(|(k, v)| (*k, v)))
             .env_remove("NOTIFY_SOCKET")
@@ -349,7 +368,7 @@ impl Peer {
             "-u",
             id,
             "-r",
-            &self.runc.display().to_string(),
+            &self.rt.bin.display().to_string(),
             "-b",
             &bundle.display().to_string(),
             "-p",
@@ -421,7 +440,7 @@ impl Peer {
     /// `runc delete`, then the bundle, the exit file and the attach link (podman's
     /// `removeConmonFiles`; conmon 2.1.6 leaves the link, later ones unlink it themselves).
     fn delete(&self, c: Ctr) -> Result<()> {
-        self.runc(&["delete", &c.id])?;
+        self.rt_cmd(&["delete", &c.id])?;
         self.lock_live().remove(&c.id);
         std::fs::remove_dir_all(&c.bundle)
             .with_context(|| format!("rm -r {}", c.bundle.display()))?;
@@ -436,18 +455,24 @@ impl Peer {
         }
     }
 
-    /// `runc --root <ours> ARGS`: its stdout, or an error with its stderr.
-    fn runc(&self, args: &[&str]) -> Result<String> {
+    /// `runc|crun --root <ours> ARGS`: its stdout, or an error with its stderr.
+    fn rt_cmd(&self, args: &[&str]) -> Result<String> {
         let root = self.path("runc");
-        run(&self.runc, &[&["--root", root.as_str()], args].concat())
+        run(
+            self.rt
+                .command(&self.rt.bin)
+                .args(["--root", root.as_str()]),
+            args,
+        )
     }
 
     /// Checks that everything the peer made is gone and removes the cgroup parents; reports
     /// the host-wide counts beside.
     fn finish(&self) -> Result<Leftovers> {
         let mut left: Vec<String> = self.lock_live().keys().cloned().collect();
-        let listed = self.runc(&["list", "-q"])?;
-        left.extend(listed.lines().map(|l| format!("runc container {l}")));
+        let listed = self.rt_cmd(&["list", "-q"])?;
+        let rt = self.rt.name;
+        left.extend(listed.lines().map(|l| format!("{rt} container {l}")));
         for d in ["bundles", "exits", "sockets"] {
             for e in std::fs::read_dir(self.dir.path().join(d))?.flatten() {
                 left.push(e.path().display().to_string());
@@ -465,7 +490,7 @@ impl Peer {
             bail!("the peer left behind: {}", left.join(", "));
         }
         let summary = format!(
-            "none (runc state, cgroup dirs, bundles, exit files, attach links, children); \
+            "none ({rt} state, cgroup dirs, bundles, exit files, attach links, children); \
              host ptys {} -> {}, our mounts {} -> {}",
             self.before.ptys, now.ptys, self.before.mounts, now.mounts
         );
@@ -528,7 +553,7 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let live = std::mem::take(&mut *self.lock_live());
         for (id, monitor) in live {
-            if let Err(e) = self.runc(&["delete", "--force", &id]) {
+            if let Err(e) = self.rt_cmd(&["delete", "--force", &id]) {
                 eprintln!("ringmon-stress: peer cleanup: {e:#}");
             }
             // The pid is still ours: an unreaped child of this process.
@@ -545,19 +570,18 @@ impl Drop for Peer {
     }
 }
 
-/// conmon, runc and busybox, or why the peer is skipped.
-fn binaries() -> std::result::Result<(PathBuf, PathBuf, PathBuf), String> {
+/// conmon and busybox, or why the peer is skipped.
+fn binaries() -> std::result::Result<(PathBuf, PathBuf), String> {
     let conmon = find("conmon").ok_or("conmon is not installed (not in PATH nor /usr/bin)")?;
-    let runc = find("runc").ok_or("runc is not installed (not in PATH nor /usr/sbin)")?;
     let busybox = Path::new("/bin/busybox");
     if !busybox.is_file() {
         return Err("/bin/busybox is missing (Debian's busybox-static) for the rootfs".into());
     }
-    Ok((conmon, runc, busybox.to_path_buf()))
+    Ok((conmon, busybox.to_path_buf()))
 }
 
 /// The first executable `name` in PATH or the usual system directories.
-fn find(name: &str) -> Option<PathBuf> {
+pub fn find(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let system = [
         "/usr/local/sbin",
@@ -576,25 +600,27 @@ fn find(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// The first line of `bin --version`.
-fn version(bin: &Path) -> Result<String> {
-    let text = run(bin, &["--version"])?;
+/// The first line of `CMD --version`.
+fn version(cmd: &mut Command) -> Result<String> {
+    let text = run(cmd, &["--version"])?;
     Ok(text.lines().next().unwrap_or("unknown version").to_string())
 }
 
-/// `bin ARGS` to its end: its stdout, or an error with its stderr.
-fn run(bin: &Path, args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new(bin);
+/// `cmd ARGS` to its end: its stdout, or an error with its stderr.
+fn run(cmd: &mut Command, args: &[&str]) -> Result<String> {
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let out = spawn(&mut cmd, Vec::new())?.wait_with_output()?;
+    let out = spawn(cmd, Vec::new())?.wait_with_output()?;
     if !out.status.success() {
+        let argv: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         bail!(
-            "{} {}: {}: {}",
-            bin.display(),
-            args.join(" "),
+            "{}: {}: {}",
+            argv.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -664,17 +690,19 @@ fn busybox_rootfs(dir: &Path, busybox: &Path) -> Result<PathBuf> {
     Ok(rootfs)
 }
 
-/// `runc spec`'s config.json, rooted at `rootfs` (read-only, shared by every container) and
-/// without the network namespace, as ringmon's embedded default (pid, ipc, uts, mount).
-fn runc_spec(runc: &Path, dir: &Path, rootfs: &Path) -> Result<Value> {
+/// The runtime's own `spec` config.json, rooted at `rootfs` (read-only, shared by every
+/// container) and without the network namespace, as ringmon's embedded default (pid, ipc,
+/// uts, mount).
+fn runtime_spec(rt: &Runtime, dir: &Path, rootfs: &Path) -> Result<Value> {
     let spec_dir = dir.join("spec");
     std::fs::create_dir(&spec_dir)?;
-    run(runc, &["spec", "--bundle", &spec_dir.display().to_string()])?;
+    let bundle = format!("--bundle={}", spec_dir.display());
+    run(&mut rt.command(&rt.bin), &["spec", &bundle])?;
     let file = spec_dir.join("config.json");
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
     std::fs::remove_dir_all(&spec_dir)?;
-    let mut v: Value = serde_json::from_str(&text).context("runc spec's config.json")?;
+    let mut v: Value = serde_json::from_str(&text).context("the runtime's spec config.json")?;
     v["root"] = json!({"path": rootfs, "readonly": true});
     if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
         ns.retain(|n| n["type"] != "network");
@@ -742,7 +770,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let peer = Peer {
             conmon: "/usr/bin/conmon".into(),
-            runc: "/usr/sbin/runc".into(),
+            rt: Runtime::at("runc", "/usr/sbin/runc".into()),
             versions: String::new(),
             template: json!({}),
             cgroup_parent: format!("/ringmon-peer-test-{}", std::process::id()),
