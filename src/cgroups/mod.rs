@@ -133,6 +133,9 @@ pub struct Cgroups {
     pub unusable: Option<String>,
     /// Directories above containers' cgroups that this daemon made (and so may remove).
     made: std::cell::RefCell<BTreeSet<PathBuf>>,
+    /// v1: every container gets a memory cgroup (`--v1-memory always`), not only those
+    /// with a memory limit.
+    pub v1_memory_always: bool,
 }
 
 /// One container's cgroup directories.
@@ -146,10 +149,17 @@ pub struct CtrCgroup {
     pub fs: Fs,
 }
 
-/// The controllers every container's cgroup gets in v1, for stats and OOM (cpuacct,
-/// memory, pids) and, on a host without cgroup2, for kill-all (freezer).
-fn always_v1(mode: Mode) -> Vec<Controller> {
-    let mut v = vec![Controller::Cpuacct, Controller::Memory, Controller::Pids];
+/// The controllers every container's cgroup gets in v1, for stats (cpuacct, pids, and
+/// memory with `memory`) and, on a host without cgroup2, for kill-all (freezer). A v1
+/// memory cgroup is otherwise made only for a memory limit: its removal walks every
+/// superblock's LRU lists while holding the kernel's global cgroup_mutex, so with N
+/// containers held each delete costs O(N) and stalls the next create's cgroup writes
+/// (docs/design/0008-cgroups.md).
+fn always_v1(mode: Mode, memory: bool) -> Vec<Controller> {
+    let mut v = vec![Controller::Cpuacct, Controller::Pids];
+    if memory {
+        v.push(Controller::Memory);
+    }
     if mode == Mode::V1 {
         v.push(Controller::Freezer);
     }
@@ -168,6 +178,7 @@ impl Cgroups {
             fs,
             unusable,
             made: Default::default(),
+            v1_memory_always: false,
         }
     }
 
@@ -183,6 +194,7 @@ impl Cgroups {
             fs: Fs::default(),
             unusable: Some(reason.to_string()),
             made: Default::default(),
+            v1_memory_always: false,
         }
     }
 
@@ -357,7 +369,10 @@ impl Cgroups {
         if !self.usable() {
             return cg;
         }
-        let mut v1_needed: BTreeSet<Controller> = always_v1(self.layout.mode).into_iter().collect();
+        let mut v1_needed: BTreeSet<Controller> =
+            always_v1(self.layout.mode, self.v1_memory_always)
+                .into_iter()
+                .collect();
         for w in writes.iter().filter(|w| w.version == Version::V1) {
             v1_needed.insert(w.controller);
         }

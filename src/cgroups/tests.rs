@@ -231,6 +231,33 @@ fn v1_limits_go_to_each_controllers_hierarchy_and_kill_all_freezes() {
 }
 
 #[test]
+fn a_v1_memory_cgroup_is_made_for_a_memory_limit_or_with_v1_memory_always() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut cg = fake_v1(tmp.path(), true);
+    let at = |h: &str, id: &str| tmp.path().join(h).join("session/ringmon").join(id);
+    let mut plain = cg.create("plain", None, &[]).expect("create");
+    assert!(
+        !at("memory", "plain").exists(),
+        "no limit: no memory cgroup"
+    );
+    assert!(at("pids", "plain").exists() && at("cpu,cpuacct", "plain").exists());
+    assert_eq!(plain.usage().memory_bytes, None);
+    plain.remove().expect("remove");
+    let res = resources(serde_json::json!({"memory": {"limit": 16777216}}));
+    let writes = cg.plan(Some(&res)).expect("plan");
+    let mut limited = cg.create("limited", None, &writes).expect("create");
+    assert_eq!(
+        read(at("memory", "limited").join("memory.limit_in_bytes")),
+        "16777216"
+    );
+    limited.remove().expect("remove");
+    cg.v1_memory_always = true;
+    let mut always = cg.create("always", None, &[]).expect("create");
+    assert!(at("memory", "always").exists(), "--v1-memory always");
+    always.remove().expect("remove");
+}
+
+#[test]
 fn hybrid_uses_v1_controllers_and_the_unified_mount_for_kill_and_cleans_up_on_failure() {
     let tmp = tempfile::tempdir().expect("tmp");
     let cg = fake_v1(tmp.path(), true);
@@ -260,8 +287,8 @@ fn hybrid_uses_v1_controllers_and_the_unified_mount_for_kill_and_cleans_up_on_fa
     );
     let abs = cg.create("y", Some("/jobs/y"), &[]).expect("absolute");
     assert_eq!(
-        abs.dir_for(Controller::Memory, Version::V1),
-        Some(tmp.path().join("memory/jobs/y").as_path())
+        abs.dir_for(Controller::Pids, Version::V1),
+        Some(tmp.path().join("pids/jobs/y").as_path())
     );
     // The levels made for them go with them; what existed before stays.
     for mut ctr in [rel, abs] {
@@ -270,7 +297,7 @@ fn hybrid_uses_v1_controllers_and_the_unified_mount_for_kill_and_cleans_up_on_fa
         cg.prune(&dirs);
     }
     assert!(!tmp.path().join("unified/ringmon/pod").exists());
-    assert!(!tmp.path().join("memory/jobs").exists());
+    assert!(!tmp.path().join("pids/jobs").exists());
     assert!(
         tmp.path().join("unified/ringmon").exists(),
         "the parent stays until shutdown"

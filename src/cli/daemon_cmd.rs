@@ -35,6 +35,13 @@ pub struct DaemonArgs {
     /// (no cgroups: no limits; containers sharing a pid namespace need allow_partial_kill)
     #[arg(long, default_value = "auto", value_parser = ["auto", "v1", "v2", "off"])]
     pub cgroups: String,
+    /// Which containers get a v1 memory cgroup of their own: those with a memory limit
+    /// (limited), or every container (always: per-container memory usage and OOM kills
+    /// without a limit too, at the price of spawn costs that grow with the containers held:
+    /// removing a v1 memory cgroup walks every file system's LRU lists under the kernel's
+    /// global cgroup lock; see docs/design/0008-cgroups.md)
+    #[arg(long, default_value = "limited", value_parser = ["limited", "always"])]
+    pub v1_memory: String,
     /// Detach (new session) and report readiness on stdout (used when the CLI starts a daemon)
     #[arg(long, hide = true)]
     pub background: bool,
@@ -67,6 +74,7 @@ pub fn run(a: DaemonArgs, socket: PathBuf) -> Result<i32> {
             "off" => CgroupChoice::Off,
             _ => CgroupChoice::Auto,
         },
+        v1_memory_always: a.v1_memory == "always",
     };
     daemon::run(cfg)?;
     Ok(0)

@@ -27,6 +27,9 @@ pub struct Config {
     pub cgroup_parent: String,
     /// Which hierarchies to use.
     pub cgroups: CgroupChoice,
+    /// `--v1-memory always`: every container gets a v1 memory cgroup, not only those with a
+    /// memory limit.
+    pub v1_memory_always: bool,
 }
 
 /// `--cgroups`: the detected layout, one version of it, or none.

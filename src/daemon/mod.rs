@@ -38,6 +38,9 @@ pub struct Daemon {
     _ring_fd: Borrowed,
     _stdio: Vec<Borrowed>,
     pub exe: Fd,
+    /// A low fd number reserved for the child's end of each init's handshake socket during
+    /// its clone (`runtime::spawn::clone_init`); between spawns, a duplicate of `exe`.
+    pub spawn_slot: Fd,
     listener: Option<Fd>,
     accept_op: Option<OpId>,
     signals: Fd,
@@ -130,6 +133,11 @@ impl Daemon {
             .map(|fd| Borrowed::new(fd, Owner::Daemon, "stdio"))
             .collect();
         let exe = crate::runtime::sealed_exe::make().map_err(StartupError::Sealed)?;
+        let spawn_slot = rustix::io::fcntl_dupfd_cloexec(&exe, 0)
+            .map(|fd| Fd::new(fd, Owner::Daemon, "spawn slot"))
+            .map_err(|e| {
+                StartupError::Sealed(crate::runtime::sealed_exe::SealError::Dup(e.into()))
+            })?;
         startup::make_dir(&cfg.root)?;
         startup::make_dir(&cfg.containers_dir())?;
         startup::make_dir(&cfg.host_root_staging())?;
@@ -171,6 +179,7 @@ impl Daemon {
             _ring_fd: ring_fd,
             _stdio: stdio,
             exe,
+            spawn_slot,
             listener: Some(listener),
             accept_op: None,
             signals,

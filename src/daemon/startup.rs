@@ -129,7 +129,9 @@ pub fn cgroups(cfg: &super::Config) -> crate::cgroups::Cgroups {
         CgroupChoice::V2 => layout.only(Mode::V2),
         _ => layout,
     };
-    Cgroups::new(layout, &cfg.cgroup_parent, Fs::default())
+    let mut cg = Cgroups::new(layout, &cfg.cgroup_parent, Fs::default());
+    cg.v1_memory_always = cfg.v1_memory_always;
+    cg
 }
 
 /// One fd that reports OOM kills in any container: a v1 eventfd (registered in each

@@ -29,6 +29,8 @@ pub enum SealError {
     Seal(io::Error),
     #[error("fcntl F_GET_SEALS on /proc/self/exe: {0}")]
     GetSeals(io::Error),
+    #[error("fcntl F_DUPFD_CLOEXEC of the memfd (the spawn slot): {0}")]
+    Dup(io::Error),
     #[error("refusing to run: /proc/self/exe is not a sealed memfd (seals {0:?})")]
     NotSealed(SealFlags),
 }

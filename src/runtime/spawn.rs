@@ -128,14 +128,48 @@ pub struct Booting {
 }
 
 /// Clones `ringmon init` from the sealed memfd into the namespaces of `ns`.
-pub fn clone_init(exe: &Fd, ns: &NewNamespaces<'_>, owner: Owner) -> Result<Booting, SpawnError> {
+///
+/// `slot` is a low fd number the daemon reserved at start-up (it holds a duplicate of the
+/// sealed binary between spawns): the child's end of the handshake socket is put there for
+/// the clone, so that the child needs no fd above `sys::spawn::SMALL_TABLE` and the clone
+/// does not copy the daemon's whole fd table. Then the slot holds the binary again.
+pub fn clone_init(
+    exe: &Fd,
+    slot: &Fd,
+    ns: &NewNamespaces<'_>,
+    owner: Owner,
+) -> Result<Booting, SpawnError> {
     let (ours, theirs) = handshake::pair()?;
+    crate::sys::spawn::dup_onto(theirs.as_fd(), slot.as_fd())?;
+    drop(theirs);
+    let result = clone_with_slot(exe, slot, ns);
+    // Whatever happened, the slot must not keep the child's end open: its EOF is how the
+    // daemon learns that the init exec'd or died.
+    let restored = crate::sys::spawn::dup_onto(exe.as_fd(), slot.as_fd());
+    let child = result?;
+    restored?;
+    let pidfd = Fd::new(child.pidfd, owner, "pidfd");
+    rustix::fs::fcntl_setfl(&ours, rustix::fs::OFlags::NONBLOCK).map_err(io::Error::from)?;
+    let sync = Fd::new(ours, owner, "init handshake");
+    Ok(Booting {
+        pid: child.pid,
+        pidfd,
+        sync,
+        owner,
+    })
+}
+
+fn clone_with_slot(
+    exe: &Fd,
+    slot: &Fd,
+    ns: &NewNamespaces<'_>,
+) -> Result<crate::sys::spawn::Spawned, SpawnError> {
     let argv = CStrArray::new(vec![
         CString::from(c"ringmon"),
         CString::from(c"init"),
         CString::new(format!(
             "--sync-fd={}",
-            std::os::fd::AsRawFd::as_raw_fd(&theirs)
+            std::os::fd::AsRawFd::as_raw_fd(&slot.as_fd())
         ))
         .expect("no NUL in a number"),
     ]);
@@ -147,19 +181,10 @@ pub fn clone_init(exe: &Fd, ns: &NewNamespaces<'_>, owner: Owner) -> Result<Boot
         CString::from(c"MIMALLOC_ARENA_RESERVE=4MiB"),
     ]);
     let guard = ns.pid_ns.map(PidNsGuard::enter).transpose()?;
-    let child = spawn_exec(exe.as_fd(), &argv, &envp, theirs.as_fd(), ns.clone_flags)
+    let child = spawn_exec(exe.as_fd(), &argv, &envp, slot.as_fd(), ns.clone_flags)
         .map_err(SpawnError::Clone)?;
     drop(guard);
-    drop(theirs);
-    let pidfd = Fd::new(child.pidfd, owner, "pidfd");
-    rustix::fs::fcntl_setfl(&ours, rustix::fs::OFlags::NONBLOCK).map_err(io::Error::from)?;
-    let sync = Fd::new(ours, owner, "init handshake");
-    Ok(Booting {
-        pid: child.pid,
-        pidfd,
-        sync,
-        owner,
-    })
+    Ok(child)
 }
 
 impl Booting {

@@ -238,7 +238,7 @@ impl Daemon {
             clone_flags: prepared.clone_flags,
             pid_ns: prepared.pid_ns.as_deref(),
         };
-        let booting = clone_init(&self.exe, &ns, owner)
+        let booting = clone_init(&self.exe, &self.spawn_slot, &ns, owner)
             .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?;
         let (dir, log_path, log, cgroup) =
             match self.provision(&id, p.log_path.as_deref(), owner, &planned, &cgroup_writes) {

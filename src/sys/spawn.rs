@@ -7,6 +7,13 @@
 //! clear close-on-exec on the one fd it must pass on, then execveat the sealed binary. The
 //! pidfd exists before the pid can be reused (CLONE_PIDFD).
 //!
+//! Nor does it grow with the daemon's fds, when the fds the child needs are below a small
+//! bound: a fork-like clone copies the whole fd table (thousands of pty masters and pipes)
+//! and the exec then closes every one of those copies again (`do_close_on_exec`, measured
+//! at 2000 containers held as the largest term of a create). With CLONE_FILES the child
+//! shares the table instead, and its first call, `close_range(bound, ~0,
+//! CLOSE_RANGE_UNSHARE)`, gives it a private copy of the fds below `bound` only.
+//!
 //! glibc's `clone()` wrapper is used rather than a raw clone3: with CLONE_VM and a new stack
 //! the child must start in a function entered on that stack, which is what the wrapper does
 //! (see ../shared/kernel-notes.md, "Spawning").
@@ -22,6 +29,8 @@ use super::exec::CStrArray;
 struct ChildArgs {
     exe: RawFd,
     keep: RawFd,
+    /// With CLONE_FILES: unshare the table, keeping only fds below this.
+    unshare_below: Option<u32>,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     /// errno of a failed fcntl/execveat, written by the child; 0 when exec succeeded.
@@ -30,11 +39,47 @@ struct ChildArgs {
 
 const STACK_SIZE: usize = 64 * 1024;
 
+/// The fds a child keeps when it unshares its table: the daemon's first few (stdio, the
+/// sealed binary, the spawn slot are among them).
+pub const SMALL_TABLE: RawFd = 64;
+
+/// dup3(src, dst, O_CLOEXEC): puts `src`'s file at fd number `dst`, which the caller owns
+/// (the file that was there is closed, atomically).
+pub fn dup_onto(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: dup3 takes plain integers; `dst` is an fd the caller owns and keeps owning (only
+    // the file behind the number changes), so no other owner's fd is closed.
+    let rc = unsafe { libc::dup3(src.as_raw_fd(), dst.as_raw_fd(), libc::O_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: arg is the ChildArgs pointer passed to clone below; the parent keeps it alive
     // and does not touch it until this child has exec'd or exited (CLONE_VFORK).
     let args = unsafe { &*(arg as *const ChildArgs) };
-    // SAFETY: fcntl on an fd number only changes the child's own fd table (no CLONE_FILES).
+    if let Some(bound) = args.unshare_below {
+        // SAFETY: close_range takes plain integers; with CLOSE_RANGE_UNSHARE it first gives
+        // this child its own fd table (the fds below `bound`), so the parent's is untouched.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                bound,
+                u32::MAX,
+                libc::CLOSE_RANGE_UNSHARE,
+            )
+        };
+        if rc < 0 {
+            // SAFETY: __errno_location always returns this thread's valid errno pointer.
+            args.err
+                .store(unsafe { *libc::__errno_location() }, Ordering::SeqCst);
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(127) };
+        }
+    }
+    // SAFETY: fcntl on an fd number only changes the child's own fd table (no CLONE_FILES,
+    // or a table of its own since the close_range above).
     if unsafe { libc::fcntl(args.keep, libc::F_SETFD, 0) } < 0 {
         // SAFETY: __errno_location always returns this thread's valid errno pointer.
         args.err
@@ -67,8 +112,11 @@ pub struct Spawned {
     pub pidfd: OwnedFd,
 }
 
-/// Clones a child, in new namespaces for each CLONE_NEW* bit of `namespaces`, that executes the binary behind `exe` with `argv`/`envp`, keeping `keep`
-/// open across the exec (its close-on-exec flag is cleared in the child only).
+/// Clones a child, in new namespaces for each CLONE_NEW* bit of `namespaces`, that executes
+/// the binary behind `exe` with `argv`/`envp`, keeping `keep` open across the exec (its
+/// close-on-exec flag is cleared in the child only). When both fds are below
+/// `SMALL_TABLE`, the child shares our fd table until it unshares the fds below that bound
+/// (module docs); otherwise it gets a copy of the whole table, as with fork.
 ///
 /// Returns once the child has exec'd. When the exec itself failed, the child has already
 /// exited; it is reaped here and the exec's error is returned.
@@ -79,9 +127,11 @@ pub fn spawn_exec(
     keep: BorrowedFd<'_>,
     namespaces: i32,
 ) -> io::Result<Spawned> {
+    let small = exe.as_raw_fd() < SMALL_TABLE && keep.as_raw_fd() < SMALL_TABLE;
     let args = Box::new(ChildArgs {
         exe: exe.as_raw_fd(),
         keep: keep.as_raw_fd(),
+        unshare_below: small.then_some(SMALL_TABLE as u32),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         err: AtomicI32::new(0),
@@ -101,6 +151,7 @@ pub fn spawn_exec(
         | libc::CLONE_VFORK
         | libc::CLONE_PIDFD
         | libc::SIGCHLD
+        | if small { libc::CLONE_FILES } else { 0 }
         | (namespaces & NS_MASK);
     // SAFETY: child_main only reads `args` and calls async-signal-safe functions on its own
     // stack `stack`, which (like `args`, argv and envp) outlives the child's use of it
