@@ -31,6 +31,8 @@ pub mod ctr {
     pub const CGROUP_RETRY: u8 = 10;
     /// v1 kill-all: check whether the freezer has frozen the cgroup.
     pub const FREEZE_POLL: u8 = 11;
+    /// A small log buffer's write, held back for more output (`stdio::output`).
+    pub const LOG_FLUSH: u8 = 12;
 }
 
 /// What a connection op is.

@@ -106,6 +106,11 @@ impl LogWriter {
     }
 
     /// Nothing buffered and nothing in flight.
+    /// Formatted bytes waiting for a write.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     pub fn idle(&self) -> bool {
         !self.inflight && self.pending.is_empty()
     }

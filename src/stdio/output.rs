@@ -9,6 +9,12 @@ use crate::daemon::{Daemon, POLLIN};
 use crate::supervisor::container::ReplyTo;
 use crate::sys::uring::{Completion, Resource};
 
+/// A log buffer smaller than this waits (up to `LOG_BATCH_DELAY`) for more output.
+const LOG_BATCH_BYTES: usize = 64 * 1024;
+/// How long a small log buffer waits; a follower (`logs -f`) sees output this much later
+/// at most (attached clients get it as it is read).
+const LOG_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+
 impl Daemon {
     pub fn arm_output(&mut self, key: usize, idx: usize) {
         let t = self.ctr_token(key, ctr::OUT + idx as u8);
@@ -100,8 +106,28 @@ impl Daemon {
         }
     }
 
-    /// Submits the next log write if none is in flight.
+    /// Submits the next log write if none is in flight; while the container's streams are
+    /// open, a buffer under `LOG_BATCH_BYTES` waits up to `LOG_BATCH_DELAY` for more.
+    /// Each write goes through an io-wq worker (buffered writes to ext4 cannot be done
+    /// without blocking), so one per pty read of ~4 KiB cost more than the read itself
+    /// (`ringmon-stress flood`, docs/benchmarks.md). Once every stream has ended, the rest is
+    /// written at once: `wait` answers only when every byte is in the log.
     pub fn flush_log(&mut self, key: usize) {
+        let ct = &self.containers[key];
+        let ending = ct.streams.iter().flatten().all(|s| s.done);
+        let pending = ct.log.pending_len();
+        if !ending && pending < LOG_BATCH_BYTES {
+            if pending > 0 && ct.log_timer.is_none() {
+                let op = self.ctr_timeout(key, ctr::LOG_FLUSH, LOG_BATCH_DELAY);
+                self.containers[key].log_timer = Some(op);
+            }
+            return;
+        }
+        self.submit_log(key);
+    }
+
+    /// Submits the next log write if none is in flight, whatever its size.
+    pub fn submit_log(&mut self, key: usize) {
         let t = self.ctr_token(key, ctr::LOG_WRITE);
         let ct = &mut self.containers[key];
         if let Some(buf) = ct.log.take_for_write() {

@@ -123,6 +123,8 @@ pub struct Container {
     pub freeze_poll: Option<OpId>,
     /// A pending retry of the cgroup's removal, and the next back-off in milliseconds.
     pub cgroup_retry: Option<OpId>,
+    /// Armed while a small log buffer waits for more output before its write.
+    pub log_timer: Option<OpId>,
     pub cgroup_backoff_ms: u64,
     /// Why the last delete or stop gave up (survivors), shown by inspect.
     pub kill_error: Option<String>,

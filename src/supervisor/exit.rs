@@ -150,6 +150,11 @@ impl Daemon {
         }
         let ct = &mut self.containers[key];
         ct.log.close();
+        // Every byte is written (ready_to_stop): a held-back flush has nothing left to do.
+        if let Some(op) = ct.log_timer.take() {
+            self.ring.cancel_timeout(op);
+        }
+        let ct = &mut self.containers[key];
         if ct.auto_remove {
             ct.removing = true;
         }

@@ -317,6 +317,7 @@ impl Daemon {
             freeze_kill: None,
             freeze_poll: None,
             cgroup_retry: None,
+            log_timer: None,
             cgroup_backoff_ms: 1,
             kill_error: None,
             warning,
@@ -450,6 +451,10 @@ impl Daemon {
             ctr::KILL_DEADLINE => self.on_kill_deadline(key, &c),
             ctr::STOP_GRACE => self.on_stop_grace(key, &c),
             ctr::CGROUP_RETRY => self.on_cgroup_retry(key),
+            ctr::LOG_FLUSH => {
+                self.containers[key].log_timer = None;
+                self.submit_log(key);
+            }
             ctr::FREEZE_POLL => self.on_freeze_poll(key, &c),
             _ => {}
         }
