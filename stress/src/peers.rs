@@ -292,8 +292,9 @@ impl Peer {
         let id = c.id.clone();
         self.delete(c)?;
         let t4 = Instant::now();
-        // k8s-file lines: `<time> stdout F hello` (a tty adds `\r`).
-        let hello = log.lines().any(|l| l.trim_end().ends_with(" F hello"));
+        // k8s-file lines: `<time> stdout P|F <content>`; a pty may hand "hello" and the
+        // "\r\n" over in two reads, which conmon logs as a P record and an F record.
+        let hello = k8s_file_content(&log).starts_with("hello");
         if code != 0 || !hello {
             bail!("peer container {id}: exit {code}, log {log:?}");
         }
@@ -570,6 +571,22 @@ impl Drop for Peer {
     }
 }
 
+/// The output a k8s-file log's records reassemble to: P contents joined to what follows,
+/// each F content ending a line.
+fn k8s_file_content(log: &str) -> String {
+    let mut out = String::new();
+    // Not `lines()`: it would take a content's "\r" for half of a line ending.
+    for line in log.split('\n').filter(|l| !l.is_empty()) {
+        let mut parts = line.splitn(4, ' ');
+        let (_time, _stream, tag) = (parts.next(), parts.next(), parts.next());
+        out.push_str(parts.next().unwrap_or(""));
+        if tag != Some("P") {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// conmon and busybox, or why the peer is skipped.
 fn binaries() -> std::result::Result<(PathBuf, PathBuf), String> {
     let conmon = find("conmon").ok_or("conmon is not installed (not in PATH nor /usr/bin)")?;
@@ -799,6 +816,12 @@ mod tests {
         assert!(!pipes.contains(&"-t".to_string()));
         assert!(peer.conmon_args("id1", b, true).contains(&"-t".to_string()));
         // Nothing was started: Drop has nothing to delete.
+    }
+
+    #[test]
+    fn k8s_file_records_reassemble_across_p_and_f() {
+        let log = "t stdout P hello\nt stdout F \r\nt stdout F two words\n";
+        assert_eq!(k8s_file_content(log), "hello\r\ntwo words\n");
     }
 
     #[test]
