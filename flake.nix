@@ -23,14 +23,25 @@
           lib.cleanSourceFilter path type && !(type == "directory" && baseNameOf path == "target");
       };
 
+      # .cargo/config.toml links ringmon statically (ADR 0009): glibc's static libraries
+      # and a libseccomp.a built against glibc (nixpkgs builds it shared only).
+      libseccompStatic = pkgs.libseccomp.overrideAttrs (_: {
+        dontDisableStatic = true;
+      });
+
       ringmon = pkgs.rustPlatform.buildRustPackage {
         pname = cargoToml.package.name;
         version = cargoToml.package.version;
         inherit src;
         cargoLock.lockFile = ./Cargo.lock;
-        # The libseccomp crate links libseccomp (found through pkg-config).
+        # The libseccomp crate links libseccomp.a from LIBSECCOMP_LIB_PATH (the environment
+        # wins over .cargo/config.toml's Debian path).
         nativeBuildInputs = [ pkgs.pkg-config ];
-        buildInputs = [ pkgs.libseccomp ];
+        buildInputs = [
+          libseccompStatic
+          pkgs.glibc.static
+        ];
+        LIBSECCOMP_LIB_PATH = "${libseccompStatic.lib or libseccompStatic}/lib";
 
         # The workspace's binaries: ringmon and the stress tool, ringmon-stress.
         cargoBuildFlags = [ "--workspace" ];
