@@ -328,6 +328,21 @@ pub struct DaemonStats {
     /// The parent directories of the containers' cgroups, one per hierarchy.
     #[serde(default)]
     pub cgroup_parents: Vec<String>,
+    /// Inits cloned ahead of the creates that take them (`runtime::warm`).
+    #[serde(default)]
+    pub warm_inits: WarmStats,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WarmStats {
+    /// How many the daemon keeps (`--warm-inits`).
+    pub wanted: usize,
+    /// Their pids (waiting for a job).
+    pub pids: Vec<i32>,
+    /// Their namespaces (`--warm-namespaces`).
+    pub namespaces: Vec<String>,
+    #[serde(flatten)]
+    pub counts: crate::runtime::warm::WarmCounts,
 }
 
 /// A line from the daemon, as the client parses it.

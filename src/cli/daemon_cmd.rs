@@ -42,6 +42,16 @@ pub struct DaemonArgs {
     /// global cgroup lock; see docs/design/0008-cgroups.md)
     #[arg(long, default_value = "limited", value_parser = ["limited", "always"])]
     pub v1_memory: String,
+    /// Inits to keep cloned ahead of the containers that take them (0..=16): their exec,
+    /// start-up and namespaces are off the path of a create. A container whose spec has
+    /// other namespaces than --warm-namespaces, or joins a pid namespace, clones its own
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub warm_inits: u8,
+    /// The namespaces warm inits are made with, by their OCI names (pid, ipc, uts, mount,
+    /// network); the default is the embedded default spec's. Bundles with a network
+    /// namespace of their own want pid,ipc,uts,mount,network
+    #[arg(long, default_value = crate::runtime::warm::DEFAULT_NAMESPACES)]
+    pub warm_namespaces: String,
     /// Detach (new session) and report readiness on stdout (used when the CLI starts a daemon)
     #[arg(long, hide = true)]
     pub background: bool,
@@ -75,6 +85,9 @@ pub fn run(a: DaemonArgs, socket: PathBuf) -> Result<i32> {
             _ => CgroupChoice::Auto,
         },
         v1_memory_always: a.v1_memory == "always",
+        warm_inits: usize::from(a.warm_inits),
+        warm_flags: crate::runtime::warm::parse_namespaces(&a.warm_namespaces)
+            .map_err(anyhow::Error::msg)?,
     };
     daemon::run(cfg)?;
     Ok(0)

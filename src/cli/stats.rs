@@ -59,6 +59,17 @@ pub fn run(a: StatsArgs, socket: &Path) -> Result<i32> {
     );
     println!("connections        {}", s.connections);
     println!("cgroups            {}", s.cgroup_layout);
+    let w = &s.warm_inits;
+    println!(
+        "warm inits         {} of {} ({}): {} creates took one, {} cloned their own, {} stale, {} died",
+        w.pids.len(),
+        w.wanted,
+        w.namespaces.join(","),
+        w.counts.taken,
+        w.counts.cloned,
+        w.counts.stale,
+        w.counts.died
+    );
     Ok(0)
 }
 

@@ -30,6 +30,11 @@ pub struct Config {
     /// `--v1-memory always`: every container gets a v1 memory cgroup, not only those with a
     /// memory limit.
     pub v1_memory_always: bool,
+    /// How many inits to keep cloned ahead of the containers that take them (0: none).
+    pub warm_inits: usize,
+    /// The CLONE_NEW* flags warm inits are made with; a container with other namespaces
+    /// clones its own init.
+    pub warm_flags: i32,
 }
 
 /// `--cgroups`: the detected layout, one version of it, or none.

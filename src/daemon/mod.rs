@@ -72,6 +72,10 @@ pub struct Daemon {
     pub oom_watch: Option<Fd>,
     pub oom_watch_is_eventfd: bool,
     pub oom_poll: Option<OpId>,
+    /// Inits cloned ahead of the creates that take them.
+    pub warm: crate::runtime::warm::WarmInits,
+    /// Warm inits killed at shutdown and not reaped yet: the loop waits for them.
+    pub warm_dying: std::collections::HashSet<i32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +163,11 @@ impl Daemon {
                 (None, false)
             }
         };
+        let (warm, why) = crate::runtime::warm::WarmInits::new(cfg.warm_inits, cfg.warm_flags);
+        if let Some(w) = why {
+            eprintln!("ringmon daemon: warning: {w}");
+            warnings.push(w);
+        }
         let ceiling = startup::container_ceiling(nofile);
         if ceiling == 0 {
             let w = format!(
@@ -206,7 +215,10 @@ impl Daemon {
             oom_watch,
             oom_watch_is_eventfd,
             oom_poll: None,
+            warm,
+            warm_dying: std::collections::HashSet::new(),
         };
+        d.warm.refill(&d.exe, &d.spawn_slot);
         d.arm_accept();
         d.arm_signals();
         d.arm_oom_watch();
@@ -237,7 +249,7 @@ impl Daemon {
         loop {
             self.read_pending_conns();
             self.flush_dirty_conns();
-            if self.shutting_down && self.containers.is_empty() {
+            if self.shutting_down && self.containers.is_empty() && self.warm_dying.is_empty() {
                 return Ok(());
             }
             if let Some(survivors) = self.gave_up.take() {
@@ -340,6 +352,8 @@ impl Daemon {
         if let Some(op) = self.oom_poll.take() {
             self.ring.cancel(op);
         }
+        // SIGKILL through their pidfds; the orphan sweep reaps them.
+        self.warm_dying.extend(self.warm.discard());
         let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.containers[key].removing = true;
@@ -362,7 +376,7 @@ impl Daemon {
         match t.sub {
             token::timer::SHUTDOWN_GIVE_UP => {
                 self.shutdown_timer = None;
-                let survivors: Vec<String> = self
+                let mut survivors: Vec<String> = self
                     .containers
                     .iter()
                     .map(|(_, c)| match (&c.pidfd, &c.kill_error) {
@@ -371,6 +385,11 @@ impl Daemon {
                         (None, None) => format!("{} (output still draining)", c.name),
                     })
                     .collect();
+                survivors.extend(
+                    self.warm_dying
+                        .iter()
+                        .map(|pid| format!("warm init {pid} (not reaped)")),
+                );
                 self.gave_up = Some(survivors.join(", "));
             }
             token::timer::ACCEPT_RETRY if !self.shutting_down && self.accept_op.is_none() => {

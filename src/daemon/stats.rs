@@ -73,6 +73,15 @@ impl Daemon {
             warnings: self.warnings.clone(),
             cgroup_layout: self.cgroups.layout.mode.as_str().to_string(),
             cgroup_parents: self.cgroups.container_parents(),
+            warm_inits: crate::api::proto::WarmStats {
+                wanted: self.cfg.warm_inits,
+                pids: self.warm.pids(),
+                namespaces: crate::runtime::warm::namespace_names(self.warm.flags())
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                counts: self.warm.counts,
+            },
         }
     }
 }

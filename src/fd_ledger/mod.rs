@@ -19,6 +19,8 @@ pub enum Owner {
     Container(u64),
     /// An API connection, by its serial number.
     Client(u64),
+    /// A warm init: cloned ahead of any container, waiting for a job (`runtime::warm`).
+    Warm,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,15 @@ impl Fd {
 
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Hands the fd to another owner (a warm init's fds become its container's).
+    pub fn reown(&self, owner: Owner) {
+        LEDGER.with(|l| {
+            if let Some(e) = l.borrow_mut().get_mut(&self.fd.as_raw_fd()) {
+                e.owner = owner;
+            }
+        });
     }
 }
 
@@ -103,7 +114,7 @@ pub fn count_owned_by(owner: Owner) -> usize {
     LEDGER.with(|l| l.borrow().values().filter(|e| e.owner == owner).count())
 }
 
-/// Counts by owner kind ("daemon", "containers", "clients"), for stats.
+/// Counts by owner kind ("daemon", "containers", "clients", "warm_inits"), for stats.
 pub fn by_owner_kind() -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     LEDGER.with(|l| {
@@ -112,6 +123,7 @@ pub fn by_owner_kind() -> std::collections::BTreeMap<String, usize> {
                 Owner::Daemon => "daemon",
                 Owner::Container(_) => "containers",
                 Owner::Client(_) => "clients",
+                Owner::Warm => "warm_inits",
             };
             *m.entry(k.to_string()).or_insert(0) += 1;
         }
@@ -177,6 +189,17 @@ mod tests {
         drop(b);
         assert_eq!(count(), before);
         assert_eq!(count_owned_by(Owner::Container(7)), 0);
+    }
+
+    #[test]
+    fn reown_moves_an_fd_to_its_new_owner() {
+        let (a, _b) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        let a = Fd::new(a, Owner::Warm, "test pipe");
+        a.reown(Owner::Container(9));
+        assert_eq!(count_owned_by(Owner::Warm), 0);
+        assert_eq!(count_owned_by(Owner::Container(9)), 1);
+        drop(a);
+        assert_eq!(count_owned_by(Owner::Container(9)), 0);
     }
 
     #[test]

@@ -27,7 +27,10 @@ impl Daemon {
                 return;
             };
             match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG) {
-                Ok(_) => self.orphans_reaped += 1,
+                Ok(_) => {
+                    self.orphans_reaped += 1;
+                    self.warm_dying.remove(&pid);
+                }
                 Err(e) => {
                     eprintln!("ringmon daemon: waitpid {pid}: {e}");
                     return;

@@ -237,6 +237,26 @@ impl Booting {
         Ok((Some(stdout), Some(stderr), stdin))
     }
 
+    /// Hands a warm init to the container it becomes: its fds change owner in the ledger.
+    pub fn adopt(mut self, owner: Owner) -> Self {
+        self.pidfd.reown(owner);
+        self.sync.reown(owner);
+        self.owner = owner;
+        self
+    }
+
+    /// Still waiting for its job: an init never writes to the handshake socket before it
+    /// has one, so anything readable (an error report, EOF) or a hang-up means it is gone.
+    /// poll(2) with a zero timeout: never blocks.
+    pub fn waiting(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let mut fds = [PollFd::new(&self.sync, PollFlags::IN)];
+        match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+            Ok(0) => true,
+            Ok(_) | Err(_) => false,
+        }
+    }
+
     /// Gives the init up before its job: SIGKILL through the pidfd (never blocks), then the
     /// fds close. The daemon's orphan sweep reaps it (it is no longer tracked).
     pub fn abandon(self) {

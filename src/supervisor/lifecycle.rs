@@ -238,19 +238,27 @@ impl Daemon {
             clone_flags: prepared.clone_flags,
             pid_ns: prepared.pid_ns.as_deref(),
         };
-        let booting = clone_init(&self.exe, &self.spawn_slot, &ns, owner)
-            .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?;
+        // A warm init with these namespaces, if one is waiting (runtime::warm).
+        let booting = match self.warm.take(&ns, owner) {
+            Some(b) => b,
+            None => clone_init(&self.exe, &self.spawn_slot, &ns, owner)
+                .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?,
+        };
         let (dir, log_path, log, cgroup) =
             match self.provision(&id, p.log_path.as_deref(), owner, &planned, &cgroup_writes) {
                 Ok(made) => made,
                 Err(e) => {
                     booting.abandon();
+                    self.warm.refill(&self.exe, &self.spawn_slot);
                     return Err(e);
                 }
             };
         // The job goes out last; a failure to send it gives the init up (killed, then
-        // reaped by the orphan sweep).
-        let spawned = match booting.send_job(&job) {
+        // reaped by the orphan sweep). Then the pool gets its replacement, cloned while
+        // this init builds the container.
+        let sent = booting.send_job(&job);
+        self.warm.refill(&self.exe, &self.spawn_slot);
+        let spawned = match sent {
             Ok(s) => s,
             Err(e) => {
                 unprovision(&dir, cgroup);

@@ -25,6 +25,8 @@ pub struct Baseline {
     /// close asynchronously after the client goes away).
     pub daemon_fds: usize,
     pub container_fds: usize,
+    /// fds of the warm inits (a constant number of them, refilled on every create).
+    pub warm_fds: usize,
     pub ptys: u64,
     pub zombies: usize,
     pub children: usize,
@@ -114,6 +116,7 @@ impl TestDaemon {
         Baseline {
             daemon_fds: owned("daemon"),
             container_fds: owned("containers"),
+            warm_fds: owned("warm_inits"),
             ptys: host_ptys(),
             zombies,
             children,

@@ -1,0 +1,254 @@
+//! Warm inits: inits cloned ahead of the containers that will use them (docs/design/0010).
+//!
+//! A container's init is generic until its job arrives: the sealed binary's exec, the
+//! runtime's start-up and the new namespaces (pid, ipc, uts, mount, net) are the same for
+//! every container with the same namespace set. The daemon keeps a few such inits waiting
+//! in their first receive; `create` takes one instead of cloning, and clones its
+//! replacement once the job is sent, while the taken init builds its container on the
+//! other CPU. A spec with other namespaces, or one that joins a pid namespace, is cloned
+//! for as before.
+//!
+//! A warm init's mount namespace is a copy of the daemon's from the moment of its clone.
+//! Anything mounted on the host after that (a bundle's rootfs, a volume) may not propagate
+//! into the copy, so the daemon watches its own mount table (`/proc/self/mountinfo` reports
+//! each change to poll(2) as POLLPRI, once) and never hands out an init cloned before the
+//! last change: a changed table discards the pool, and that create is cloned for.
+
+use std::collections::VecDeque;
+
+use super::spawn::{clone_init, Booting, NewNamespaces};
+use crate::fd_ledger::{Fd, Owner};
+
+/// The namespaces a warm init may be made with, by their OCI names.
+pub const NAMESPACES: [(&str, i32); 5] = [
+    ("pid", libc::CLONE_NEWPID),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("mount", libc::CLONE_NEWNS),
+    ("network", libc::CLONE_NEWNET),
+];
+
+/// The embedded default spec's namespaces (`spec::defaults::host`).
+pub const DEFAULT_NAMESPACES: &str = "pid,ipc,uts,mount";
+
+/// Parses `--warm-namespaces` ("pid,ipc,uts,mount"): CLONE_NEW* flags. A mount namespace
+/// is required (every container pivots into its own root).
+pub fn parse_namespaces(list: &str) -> Result<i32, String> {
+    let mut flags = 0;
+    for name in list.split(',').map(str::trim) {
+        let Some((_, f)) = NAMESPACES.iter().find(|(n, _)| *n == name) else {
+            let known: Vec<&str> = NAMESPACES.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "--warm-namespaces: {name:?} is not one of {}",
+                known.join(", ")
+            ));
+        };
+        flags |= f;
+    }
+    if flags & libc::CLONE_NEWNS == 0 {
+        return Err("--warm-namespaces: mount is required".into());
+    }
+    Ok(flags)
+}
+
+/// The OCI names of `flags`, in `NAMESPACES` order.
+pub fn namespace_names(flags: i32) -> Vec<&'static str> {
+    NAMESPACES
+        .iter()
+        .filter(|(_, f)| flags & f != 0)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// Counters for `stats`.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct WarmCounts {
+    /// Creates that took a warm init.
+    pub taken: u64,
+    /// Creates that cloned their own (other namespaces, a joined pid namespace, an empty
+    /// or stale pool).
+    pub cloned: u64,
+    /// Warm inits discarded because the daemon's mount table changed after their clone.
+    pub stale: u64,
+    /// Warm inits found dead when taken (killed from outside).
+    pub died: u64,
+    /// Refills whose clone failed.
+    pub refill_failed: u64,
+}
+
+pub struct WarmInits {
+    want: usize,
+    flags: i32,
+    inits: VecDeque<Booting>,
+    /// `/proc/self/mountinfo`, polled for POLLPRI (None: not watchable, no pool).
+    mounts: Option<Fd>,
+    pub counts: WarmCounts,
+    /// The last refill failure, reported once until a refill succeeds again.
+    failing: bool,
+}
+
+impl WarmInits {
+    /// `want` inits with the namespaces of `flags`; none when `want` is 0 or the mount
+    /// table cannot be watched (the error says why).
+    pub fn new(want: usize, flags: i32) -> (Self, Option<String>) {
+        let mut w = Self {
+            want,
+            flags,
+            inits: VecDeque::new(),
+            mounts: None,
+            counts: WarmCounts::default(),
+            failing: false,
+        };
+        if want == 0 {
+            return (w, None);
+        }
+        match rustix::fs::open(
+            "/proc/self/mountinfo",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => {
+                w.mounts = Some(Fd::new(fd, Owner::Daemon, "mount table watch"));
+                (w, None)
+            }
+            Err(e) => {
+                w.want = 0;
+                let why = format!(
+                    "openat /proc/self/mountinfo: {e}: no warm inits (every create clones its own)"
+                );
+                (w, Some(why))
+            }
+        }
+    }
+
+    pub fn held(&self) -> usize {
+        self.inits.len()
+    }
+
+    pub fn pids(&self) -> Vec<i32> {
+        self.inits.iter().map(|b| b.pid).collect()
+    }
+
+    pub fn flags(&self) -> i32 {
+        self.flags
+    }
+
+    /// A warm init for a clone with `ns`, handed to `owner`; None when the caller must
+    /// clone its own.
+    pub fn take(&mut self, ns: &NewNamespaces<'_>, owner: Owner) -> Option<Booting> {
+        if self.want == 0 || ns.pid_ns.is_some() || ns.clone_flags != self.flags {
+            self.counts.cloned += 1;
+            return None;
+        }
+        if self.mounts_changed() {
+            self.counts.stale += self.inits.len() as u64;
+            self.discard();
+        }
+        while let Some(b) = self.inits.pop_front() {
+            if b.waiting() {
+                self.counts.taken += 1;
+                return Some(b.adopt(owner));
+            }
+            self.counts.died += 1;
+            b.abandon();
+        }
+        self.counts.cloned += 1;
+        None
+    }
+
+    /// Clones inits until `want` are waiting. Called after a create has sent its job (the
+    /// clone suspends this thread until the child's exec: it runs while the taken init
+    /// builds its container).
+    pub fn refill(&mut self, exe: &Fd, slot: &Fd) {
+        if self.want == 0 {
+            return;
+        }
+        if self.mounts_changed() {
+            self.counts.stale += self.inits.len() as u64;
+            self.discard();
+        }
+        let ns = NewNamespaces {
+            clone_flags: self.flags,
+            pid_ns: None,
+        };
+        while self.inits.len() < self.want {
+            match clone_init(exe, slot, &ns, Owner::Warm) {
+                Ok(b) => {
+                    self.inits.push_back(b);
+                    self.failing = false;
+                }
+                Err(e) => {
+                    self.counts.refill_failed += 1;
+                    if !self.failing {
+                        eprintln!("ringmon daemon: warning: clone a warm init: {e}");
+                    }
+                    self.failing = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Kills every waiting init (shutdown); returns their pids, for the orphan sweep to reap.
+    pub fn discard(&mut self) -> Vec<i32> {
+        let pids = self.pids();
+        for b in self.inits.drain(..) {
+            b.abandon();
+        }
+        pids
+    }
+
+    /// Whether the daemon's mount table changed since the last call (poll resets the
+    /// event: each change is reported once). An error counts as a change.
+    fn mounts_changed(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let Some(fd) = &self.mounts else {
+            return true;
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::PRI)];
+        match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+            Ok(_) => fds[0].revents().intersects(PollFlags::PRI | PollFlags::ERR),
+            Err(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_namespaces_parse_by_their_oci_names() {
+        assert_eq!(
+            parse_namespaces(DEFAULT_NAMESPACES),
+            Ok(libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNS)
+        );
+        assert_eq!(
+            namespace_names(parse_namespaces("mount,network").expect("parse")),
+            ["mount", "network"]
+        );
+        let e = parse_namespaces("pid,user,mount").expect_err("user");
+        assert!(e.contains("\"user\" is not one of"), "{e}");
+        let e = parse_namespaces("pid").expect_err("no mount");
+        assert!(e.contains("mount is required"), "{e}");
+    }
+
+    #[test]
+    fn the_default_warm_namespaces_are_the_embedded_default_specs() {
+        let o = super::super::spec::Overrides {
+            args: &["true".to_string()],
+            ..Default::default()
+        };
+        let p = super::super::spec::prepare(
+            super::super::spec::Source::Host,
+            &o,
+            "abc",
+            std::path::Path::new("/run/x/host-root"),
+        )
+        .expect("prepare");
+        assert_eq!(
+            p.clone_flags,
+            parse_namespaces(DEFAULT_NAMESPACES).expect("parse")
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! Warm inits (docs/design/0010): a create takes an init cloned ahead of it, the pool is
+//! refilled, an init killed from outside or made stale by a host mount is never handed
+//! out, other namespaces clone their own, and the daemon's state is as before after each
+//! scenario (the pool's size is constant).
+
+mod common;
+
+use std::os::fd::AsFd;
+
+use common::rootfs::busybox_bundle;
+use common::{run_api, TestDaemon};
+use serde_json::{json, Value};
+
+/// A host mount makes every daemon's pool stale: the test that mounts runs alone, the
+/// others (which count what their creates took) beside each other.
+static HOST_MOUNTS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    HOST_MOUNTS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn warm(d: &TestDaemon) -> Value {
+    d.client().call("stats", json!({})).expect("stats")["warm_inits"].clone()
+}
+
+fn warm_pids(d: &TestDaemon) -> Vec<i64> {
+    warm(d)["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .map(|p| p.as_i64().expect("pid"))
+        .collect()
+}
+
+/// A pidfd for `pid`, opened while it is known to be alive (our daemon's child).
+fn pidfd(pid: i64) -> std::os::fd::OwnedFd {
+    let p = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).expect("pidfd_open")
+}
+
+/// Waits (an event, not a poll loop) until the process behind `fd` has exited.
+fn wait_exited(fd: &std::os::fd::OwnedFd) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    poll(&mut fds, None).expect("poll pidfd");
+}
+
+fn delete(c: &mut ringmon::api::client::Client, id: &str) {
+    c.call("delete", json!({ "id": id })).expect("delete");
+}
+
+#[test]
+fn a_create_takes_the_warm_init_and_its_replacement_is_cloned() {
+    let _g = shared();
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let w = warm(&d);
+    assert_eq!(w["wanted"], 1, "{w}");
+    assert_eq!(
+        w["namespaces"],
+        json!(["pid", "ipc", "uts", "mount"]),
+        "{w}"
+    );
+    let first = warm_pids(&d);
+    assert_eq!(first.len(), 1, "{w}");
+    let mut c = d.client();
+    let res = c
+        .call("create", json!({"args": ["echo", "warm"], "tty": true}))
+        .expect("create");
+    let id = res["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        res["pid"].as_i64(),
+        Some(first[0]),
+        "the container's init is the warm one"
+    );
+    let (code, out) = common::start_attached(&mut c, &id);
+    assert_eq!((code, out.as_slice()), (0, b"warm\r\n".as_slice()));
+    delete(&mut c, &id);
+    let w = warm(&d);
+    let now = warm_pids(&d);
+    assert_eq!(now.len(), 1, "{w}");
+    assert_ne!(now, first, "a new warm init replaced the one taken");
+    assert_eq!(
+        (w["taken"].as_u64(), w["cloned"].as_u64()),
+        (Some(1), Some(0)),
+        "{w}"
+    );
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_warm_init_killed_from_outside_is_not_handed_out() {
+    let _g = shared();
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let pid = warm_pids(&d)[0];
+    let fd = pidfd(pid);
+    rustix::process::pidfd_send_signal(fd.as_fd(), rustix::process::Signal::KILL)
+        .expect("kill the warm init");
+    wait_exited(&fd);
+    let mut c = d.client();
+    let (code, out, id) = run_api(&mut c, json!({"args": ["echo", "cold"]}));
+    assert_eq!((code, out.as_slice()), (0, b"cold\n".as_slice()));
+    delete(&mut c, &id);
+    let w = warm(&d);
+    assert_eq!(
+        (w["died"].as_u64(), w["cloned"].as_u64()),
+        (Some(1), Some(1)),
+        "{w}"
+    );
+    assert!(!warm_pids(&d).contains(&pid), "{w}");
+    d.assert_back_to(&before);
+}
+
+/// The host's root is private here: a warm init's copy of the mount table would not see a
+/// mount made after its clone, so the container would get the directory under it.
+#[test]
+fn a_host_mount_made_after_the_warm_clone_is_seen_by_the_container() {
+    let _g = HOST_MOUNTS.write().unwrap_or_else(|e| e.into_inner());
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    std::fs::write(mnt.join("f"), "under the mount\n").expect("write under");
+    rustix::mount::mount(
+        "ringmon-test",
+        &mnt,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .expect("mount tmpfs");
+    std::fs::write(mnt.join("f"), "on the mount\n").expect("write on");
+    let mut c = d.client();
+    let run = run_api(
+        &mut c,
+        json!({"args": ["cat", "/mnt/f"], "volumes": [format!("{}:/mnt", mnt.display())]}),
+    );
+    rustix::mount::unmount(&mnt, rustix::mount::UnmountFlags::empty()).expect("umount");
+    let (code, out, id) = run;
+    assert_eq!(
+        (code, String::from_utf8_lossy(&out).as_ref()),
+        (0, "on the mount\n")
+    );
+    delete(&mut c, &id);
+    let w = warm(&d);
+    assert!(w["stale"].as_u64() >= Some(1), "{w}");
+    // The umount is a change too: the next create clones its own, then the pool is warm.
+    for _ in 0..2 {
+        let (code, _, id) = run_api(&mut c, json!({"args": ["true"]}));
+        assert_eq!(code, 0);
+        delete(&mut c, &id);
+    }
+    let w = warm(&d);
+    assert!(w["taken"].as_u64() >= Some(1), "{w}");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_container_with_other_namespaces_clones_its_own_and_the_pool_stays() {
+    let _g = shared();
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    let pool = warm_pids(&d);
+    let mut c = d.client();
+    // ringmon spec's bundle has a network namespace; the default pool has none.
+    let (code, out, id) = run_api(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(), "args": ["echo", "bundle"]}),
+    );
+    assert_eq!((code, out.as_slice()), (0, b"bundle\n".as_slice()));
+    delete(&mut c, &id);
+    let w = warm(&d);
+    assert_eq!(
+        (w["taken"].as_u64(), w["cloned"].as_u64()),
+        (Some(0), Some(1)),
+        "{w}"
+    );
+    assert_eq!(warm_pids(&d), pool, "the pool was not touched");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn a_pool_with_a_network_namespace_serves_bundles() {
+    let _g = shared();
+    let d = TestDaemon::start_with(&[
+        "--warm-inits",
+        "2",
+        "--warm-namespaces",
+        "pid,ipc,uts,mount,network",
+    ]);
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    assert_eq!(warm_pids(&d).len(), 2);
+    let mut c = d.client();
+    for _ in 0..3 {
+        let (code, out, id) = run_api(
+            &mut c,
+            json!({"bundle": bundle.display().to_string(), "args": ["cat", "/proc/net/dev"]}),
+        );
+        assert_eq!(code, 0);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("lo:") && text.lines().count() == 3,
+            "only loopback in the container's network namespace: {text}"
+        );
+        delete(&mut c, &id);
+    }
+    let w = warm(&d);
+    assert_eq!(w["taken"].as_u64(), Some(3), "{w}");
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn no_warm_inits_clones_every_init() {
+    let _g = shared();
+    let d = TestDaemon::start_with(&["--warm-inits", "0"]);
+    let before = d.baseline();
+    assert!(warm_pids(&d).is_empty());
+    let mut c = d.client();
+    let (code, out, id) = run_api(&mut c, json!({"args": ["echo", "cold"]}));
+    assert_eq!((code, out.as_slice()), (0, b"cold\n".as_slice()));
+    delete(&mut c, &id);
+    assert_eq!(warm(&d)["cloned"].as_u64(), Some(1));
+    d.assert_back_to(&before);
+}
+
+#[test]
+fn the_daemon_ends_its_warm_inits_when_it_stops() {
+    let d = TestDaemon::start_with(&["--warm-inits", "3"]);
+    let fds: Vec<_> = warm_pids(&d).into_iter().map(pidfd).collect();
+    assert_eq!(fds.len(), 3);
+    let status = d.stop();
+    assert!(status.success(), "{status}");
+    for fd in &fds {
+        // Readable: the process has exited (the daemon killed and reaped it).
+        use rustix::event::{poll, PollFd, PollFlags};
+        let mut p = [PollFd::new(fd, PollFlags::IN)];
+        let n = poll(&mut p, Some(&rustix::event::Timespec::default())).expect("poll");
+        assert_eq!(n, 1, "a warm init outlived the daemon");
+    }
+}
+
+#[test]
+fn bad_warm_flags_are_refused_with_the_flag_named() {
+    for (args, want) in [
+        (
+            vec!["--warm-namespaces", "pid,user,mount"],
+            "\"user\" is not one of",
+        ),
+        (vec!["--warm-namespaces", "pid,ipc"], "mount is required"),
+        (vec!["--warm-inits", "17"], "17 is not in 0..=16"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new(common::BIN)
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"))
+            .args(["daemon", "--root"])
+            .arg(dir.path())
+            .args(&args)
+            .output()
+            .expect("run daemon");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
+}
