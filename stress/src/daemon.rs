@@ -28,7 +28,7 @@ pub struct Baseline {
 }
 
 impl Daemon {
-    pub fn open(socket: Option<&Path>, ringmon: Option<&Path>) -> Result<Self> {
+    pub fn open(socket: Option<&Path>, ringmon: Option<&Path>, args: &[String]) -> Result<Self> {
         if let Some(s) = socket {
             let mut d = Self {
                 socket: s.to_path_buf(),
@@ -57,6 +57,7 @@ impl Daemon {
             .args(["daemon", "--root"])
             .arg(dir.path())
             .args(["--background", "--cgroup-parent", &parent])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

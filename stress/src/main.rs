@@ -24,6 +24,9 @@ struct Cli {
     /// The ringmon binary for a daemon of our own [default: next to this binary]
     #[arg(long, global = true)]
     ringmon: Option<std::path::PathBuf>,
+    /// An argument for a daemon of our own, repeatable (e.g. --daemon-arg=--warm-inits=0)
+    #[arg(long = "daemon-arg", global = true, allow_hyphen_values = true)]
+    daemon_args: Vec<String>,
     /// Print JSON instead of a table
     #[arg(long, global = true)]
     json: bool,
@@ -62,7 +65,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let out = match &cli.scenario {
         Scenario::Floor(a) => floor::run(a)?,
         scenario => {
-            let d = daemon::Daemon::open(cli.socket.as_deref(), cli.ringmon.as_deref())?;
+            if cli.socket.is_some() && !cli.daemon_args.is_empty() {
+                anyhow::bail!("--daemon-arg is for a daemon of our own, not one at --socket");
+            }
+            let d = daemon::Daemon::open(
+                cli.socket.as_deref(),
+                cli.ringmon.as_deref(),
+                &cli.daemon_args,
+            )?;
             let before = d.baseline()?;
             let out = match scenario {
                 Scenario::Churn(a) => churn::run(&d, a)?,
