@@ -41,6 +41,52 @@ fn all_output_is_logged_before_the_exit_is_reported() {
     }
 }
 
+/// Empty lines are the worst case for the log buffer (41 bytes of framing per byte read):
+/// every line arrives as a record of its own, in order, while the daemon's memory stays
+/// bounded (reads are sized so that even this output fits the buffer's bound).
+#[test]
+fn a_flood_of_empty_lines_is_logged_whole_within_the_log_buffer_bound() {
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let mut c = d.client();
+    let rss = |c: &mut ringmon::api::client::Client| {
+        c.call("stats", serde_json::json!({})).expect("stats")["rss_bytes"]
+            .as_u64()
+            .expect("rss")
+    };
+    let rss0 = rss(&mut c);
+    let lines = 2 << 20;
+    let (code, _, id) = run_api(
+        &mut c,
+        serde_json::json!({"args": ["sh", "-c", format!("head -c {lines} /dev/zero | tr '\\0' '\\n'; echo END")]}),
+    );
+    assert_eq!(code, 0);
+    let rss1 = rss(&mut c);
+    let info = c
+        .call("inspect", serde_json::json!({"id": id}))
+        .expect("inspect");
+    let log = std::fs::read(info["log_path"].as_str().expect("path")).expect("log");
+    let (mut empty, mut last, mut partial) = (0, Vec::new(), 0);
+    for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let r = ringmon::logs::cri::parse_line(line).expect("a CRI record");
+        partial += usize::from(r.partial);
+        if r.content.is_empty() && !r.partial {
+            empty += 1;
+        }
+        last = r.content.to_vec();
+    }
+    assert_eq!(empty, lines, "every empty line is a record of its own");
+    assert_eq!((partial, last.as_slice()), (0, b"END".as_slice()));
+    // Two log buffers' worth (2 x 2 x 256 KiB), with slack for the allocator: the daemon never held the 2 MiB (86 MiB of records) at once.
+    assert!(
+        rss1 < rss0 + (8 << 20),
+        "daemon RSS grew from {rss0} to {rss1} bytes"
+    );
+    c.call("delete", serde_json::json!({"id": id}))
+        .expect("delete");
+    d.assert_back_to(&before);
+}
+
 #[test]
 fn a_grandchild_holding_the_pipe_delays_exit_only_until_the_drain_deadline() {
     // Without cgroups: with one, the init's exit would kill the grandchild at once (the
