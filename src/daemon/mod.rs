@@ -155,6 +155,17 @@ impl Daemon {
             eprintln!("ringmon daemon: warning: {w}");
             warnings.push(w);
         }
+        if cgroups.usable() {
+            let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+            let hint = startup::favordynmods_hint(
+                &read("/sys/kernel/cgroup/features"),
+                &read("/proc/self/mountinfo"),
+            );
+            if let Some(w) = hint {
+                eprintln!("ringmon daemon: warning: {w}");
+                warnings.push(w);
+            }
+        }
         let (oom_watch, oom_watch_is_eventfd) = match startup::oom_watch(&cgroups) {
             Ok(w) => w,
             Err(w) => {
