@@ -328,11 +328,16 @@ impl Daemon {
             if n < 128 {
                 break;
             }
-            // struct signalfd_siginfo starts with u32 ssi_signo.
-            let signo = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as i32;
-            match signo {
+            // struct signalfd_siginfo starts with u32 ssi_signo, i32 ssi_errno, i32
+            // ssi_code, u32 ssi_pid.
+            let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+            match word(0) as i32 {
                 libc::SIGTERM | libc::SIGINT => self.begin_shutdown(),
-                libc::SIGCHLD => chld = true,
+                // A tracked child's exit is reaped by its WaitId, whose completion sweeps
+                // (`on_exit`): the sweep walks every child, so it runs here only for a
+                // child we do not track. Signals that coalesced with a tracked one are
+                // swept then.
+                libc::SIGCHLD => chld |= !self.by_pid.contains_key(&(word(12) as i32)),
                 _ => {}
             }
         }

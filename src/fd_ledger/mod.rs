@@ -23,26 +23,69 @@ pub enum Owner {
     Warm,
 }
 
+impl Owner {
+    /// The owner's kind, as `stats` counts them.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Owner::Daemon => "daemon",
+            Owner::Container(_) => "containers",
+            Owner::Client(_) => "clients",
+            Owner::Warm => "warm_inits",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     owner: Owner,
     purpose: &'static str,
 }
 
+/// The fds, and how many each owner holds (kept with every change, so that the counts
+/// `create` and `inspect` ask for cost O(1), not O(fds held)).
+#[derive(Default)]
+struct Ledger {
+    fds: HashMap<RawFd, Entry>,
+    per_owner: HashMap<Owner, usize>,
+}
+
+impl Ledger {
+    fn add(&mut self, owner: Owner) {
+        *self.per_owner.entry(owner).or_insert(0) += 1;
+    }
+
+    fn sub(&mut self, owner: Owner) {
+        if let Some(n) = self.per_owner.get_mut(&owner) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_owner.remove(&owner);
+            }
+        }
+    }
+}
+
 thread_local! {
-    static LEDGER: RefCell<HashMap<RawFd, Entry>> = RefCell::new(HashMap::new());
+    static LEDGER: RefCell<Ledger> = RefCell::new(Ledger::default());
 }
 
 fn register(fd: RawFd, owner: Owner, purpose: &'static str) {
     LEDGER.with(|l| {
-        let prev = l.borrow_mut().insert(fd, Entry { owner, purpose });
+        let mut l = l.borrow_mut();
+        let prev = l.fds.insert(fd, Entry { owner, purpose });
         debug_assert!(prev.is_none(), "fd {fd} ({purpose}) registered twice");
+        if let Some(p) = prev {
+            l.sub(p.owner);
+        }
+        l.add(owner);
     });
 }
 
 fn unregister(fd: RawFd) {
     LEDGER.with(|l| {
-        l.borrow_mut().remove(&fd);
+        let mut l = l.borrow_mut();
+        if let Some(e) = l.fds.remove(&fd) {
+            l.sub(e.owner);
+        }
     });
 }
 
@@ -65,9 +108,13 @@ impl Fd {
     /// Hands the fd to another owner (a warm init's fds become its container's).
     pub fn reown(&self, owner: Owner) {
         LEDGER.with(|l| {
-            if let Some(e) = l.borrow_mut().get_mut(&self.fd.as_raw_fd()) {
-                e.owner = owner;
-            }
+            let mut l = l.borrow_mut();
+            let Some(e) = l.fds.get_mut(&self.fd.as_raw_fd()) else {
+                return;
+            };
+            let old = std::mem::replace(&mut e.owner, owner);
+            l.sub(old);
+            l.add(owner);
         });
     }
 }
@@ -106,36 +153,44 @@ impl Drop for Borrowed {
 
 /// Number of fds in the ledger.
 pub fn count() -> usize {
-    LEDGER.with(|l| l.borrow().len())
+    LEDGER.with(|l| l.borrow().fds.len())
 }
 
 /// Number of fds owned by `owner`.
 pub fn count_owned_by(owner: Owner) -> usize {
-    LEDGER.with(|l| l.borrow().values().filter(|e| e.owner == owner).count())
+    LEDGER.with(|l| l.borrow().per_owner.get(&owner).copied().unwrap_or(0))
 }
 
 /// Counts by owner kind ("daemon", "containers", "clients", "warm_inits"), for stats.
 pub fn by_owner_kind() -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     LEDGER.with(|l| {
-        for e in l.borrow().values() {
-            let k = match e.owner {
-                Owner::Daemon => "daemon",
-                Owner::Container(_) => "containers",
-                Owner::Client(_) => "clients",
-                Owner::Warm => "warm_inits",
-            };
-            *m.entry(k.to_string()).or_insert(0) += 1;
+        for (owner, n) in &l.borrow().per_owner {
+            *m.entry(owner.kind().to_string()).or_insert(0) += n;
         }
     });
     m
+}
+
+/// Every fd but the API clients': what `create` weighs against RLIMIT_NOFILE.
+pub fn count_not_clients() -> usize {
+    LEDGER.with(|l| {
+        let l = l.borrow();
+        let clients: usize = l
+            .per_owner
+            .iter()
+            .filter(|(o, _)| matches!(o, Owner::Client(_)))
+            .map(|(_, n)| n)
+            .sum();
+        l.fds.len() - clients
+    })
 }
 
 /// Counts by purpose, for stats.
 pub fn by_purpose() -> std::collections::BTreeMap<&'static str, usize> {
     let mut m = std::collections::BTreeMap::new();
     LEDGER.with(|l| {
-        for e in l.borrow().values() {
+        for e in l.borrow().fds.values() {
             *m.entry(e.purpose).or_insert(0) += 1;
         }
     });
@@ -168,7 +223,9 @@ pub fn unaccounted() -> std::io::Result<Vec<RawFd>> {
     let open = proc_fds()?;
     Ok(LEDGER.with(|l| {
         let l = l.borrow();
-        open.into_iter().filter(|fd| !l.contains_key(fd)).collect()
+        open.into_iter()
+            .filter(|fd| !l.fds.contains_key(fd))
+            .collect()
     }))
 }
 
@@ -195,11 +252,20 @@ mod tests {
     fn reown_moves_an_fd_to_its_new_owner() {
         let (a, _b) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
         let a = Fd::new(a, Owner::Warm, "test pipe");
+        let (c, _d) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        let c = Fd::new(c, Owner::Client(3), "test client");
+        let not_clients = count_not_clients();
+        assert_eq!(not_clients + 1, count());
         a.reown(Owner::Container(9));
         assert_eq!(count_owned_by(Owner::Warm), 0);
         assert_eq!(count_owned_by(Owner::Container(9)), 1);
+        assert_eq!(by_owner_kind().get("containers"), Some(&1));
+        assert_eq!(count_not_clients(), not_clients, "reown keeps the totals");
         drop(a);
+        drop(c);
         assert_eq!(count_owned_by(Owner::Container(9)), 0);
+        assert_eq!(count_owned_by(Owner::Client(3)), 0);
+        assert_eq!(by_owner_kind().get("containers"), None);
     }
 
     #[test]

@@ -114,14 +114,13 @@ impl Daemon {
             }
         }
         use crate::daemon::startup::{FDS_PER_CREATE, RESERVED_FDS};
-        let by_owner = crate::fd_ledger::by_owner_kind();
-        let ctr_fds = by_owner.get("containers").copied().unwrap_or(0) as u64;
-        let own_fds = by_owner.get("daemon").copied().unwrap_or(0) as u64;
-        if ctr_fds + own_fds + FDS_PER_CREATE > self.nofile.saturating_sub(RESERVED_FDS) {
+        // O(1): the ledger keeps its counts (this runs with thousands of fds held).
+        let held = crate::fd_ledger::count_not_clients() as u64;
+        if held + FDS_PER_CREATE > self.nofile.saturating_sub(RESERVED_FDS) {
             return Err(ApiError::new(
                 ErrorCode::LimitReached,
                 format!(
-                    "{} containers hold {ctr_fds} fds: RLIMIT_NOFILE {} (with {RESERVED_FDS} kept for clients) leaves no room for another",
+                    "{} containers, the daemon and its warm inits hold {held} fds: RLIMIT_NOFILE {} (with {RESERVED_FDS} kept for clients) leaves no room for another",
                     self.containers.len(),
                     self.nofile
                 ),
