@@ -20,6 +20,8 @@ pub struct Daemon {
 pub struct Baseline {
     daemon_fds: u64,
     container_fds: u64,
+    /// The warm inits' fds (their number is constant: each create's is replaced).
+    warm_fds: u64,
     ptys: u64,
     mounts: usize,
     cgroups: usize,
@@ -117,6 +119,7 @@ impl Daemon {
         Ok(Baseline {
             daemon_fds: owned("daemon"),
             container_fds: owned("containers"),
+            warm_fds: owned("warm_inits"),
             // The daemon's own: the host-wide count moves with anything else on the host.
             ptys: s["ptys_held"].as_u64().unwrap_or(0),
             mounts: std::fs::read_to_string(format!("/proc/{}/mountinfo", self.pid))?
