@@ -455,3 +455,71 @@ fn sysctls_rlimits_umask_oom_score_and_seccomp_apply() {
     c.call("delete", json!({"id": id})).expect("delete");
     d.assert_back_to(&before);
 }
+
+/// The root is entered without pivot_root on the create's path (init/rootfs.rs): the
+/// container's mount table starts at its own root, and a process that escapes its chroot
+/// (CAP_SYS_CHROOT is in the default set) finds only the empty staging tmpfs, not the host.
+#[test]
+fn the_root_hides_the_host_even_from_a_chroot_escape() {
+    const PYTHON: &str = "/usr/bin/python3";
+    if !std::path::Path::new(PYTHON).exists() {
+        eprintln!("SKIPPED: {PYTHON} is missing (the escape runs in the host-root container)");
+        return;
+    }
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let mut c = d.client();
+    let escape = "import os\n\
+        os.makedirs('/tmp/x')\n\
+        os.chroot('/tmp/x')\n\
+        for _ in range(64): os.chdir('..')\n\
+        os.chroot('.')\n\
+        print(sorted(os.listdir('/')), sorted(os.listdir('/old')))\n";
+    let (code, out, id) = run_api(&mut c, json!({"args": [PYTHON, "-c", escape]}));
+    assert_eq!(
+        (code, text(&out).trim()),
+        (0, "['new', 'old'] []"),
+        "the escape reached more than the staging tmpfs"
+    );
+    c.call("delete", json!({ "id": id })).expect("delete");
+    let bundle = busybox_bundle(d.root());
+    let (code, out, id) = run_api(
+        &mut c,
+        json!({"bundle": bundle.display().to_string(), "args": ["cat", "/proc/self/mountinfo"]}),
+    );
+    assert_eq!(code, 0);
+    let table = text(&out);
+    let first = table.lines().next().unwrap_or_default();
+    assert_eq!(first.split(' ').nth(4), Some("/"), "{table}");
+    assert!(
+        !table.contains("/sys/fs/cgroup/unified")
+            && !table.contains(" /old ")
+            && !table.contains(" /new "),
+        "host or staging mounts visible in the container:\n{table}"
+    );
+    c.call("delete", json!({ "id": id })).expect("delete");
+    d.assert_back_to(&before);
+}
+
+/// A shared rootfsPropagation cannot move the root (a mount under a shared parent does not
+/// move): that container pivots as before; the other propagations move it.
+#[test]
+fn every_rootfs_propagation_runs() {
+    let d = TestDaemon::start();
+    let bundle = busybox_bundle(d.root());
+    let before = d.baseline();
+    let mut c = d.client();
+    for p in ["rshared", "shared", "rslave", "rprivate", "private"] {
+        let mut spec = read_config(&bundle);
+        spec["linux"]["rootfsPropagation"] = json!(p);
+        write_config(&bundle, &spec);
+        let (code, out, id) = run_api(
+            &mut c,
+            json!({"bundle": bundle.display().to_string(), "args": ["sh", "-c", "ls / | wc -l; touch /tmp/w && echo ok"]}),
+        );
+        assert_eq!(code, 0, "{p}: {}", text(&out));
+        assert!(text(&out).trim_end().ends_with("ok"), "{p}: {}", text(&out));
+        c.call("delete", json!({ "id": id })).expect("delete");
+    }
+    d.assert_back_to(&before);
+}

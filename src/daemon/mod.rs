@@ -76,6 +76,9 @@ pub struct Daemon {
     pub warm: crate::runtime::warm::WarmInits,
     /// Warm inits killed at shutdown and not reaped yet: the loop waits for them.
     pub warm_dying: std::collections::HashSet<i32>,
+    /// Inits killed after their create failed, each reaped by a WaitId of its own before
+    /// the create's error goes out (`supervisor::lifecycle::give_up_init`).
+    pub given_up: Slab<crate::supervisor::lifecycle::GivenUp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +177,11 @@ impl Daemon {
                 (None, false)
             }
         };
-        let (warm, why) = crate::runtime::warm::WarmInits::new(cfg.warm_inits, cfg.warm_flags);
+        let (warm, why) = crate::runtime::warm::WarmInits::new(
+            cfg.warm_inits,
+            cfg.warm_flags,
+            cfg.host_root_staging(),
+        );
         if let Some(w) = why {
             eprintln!("ringmon daemon: warning: {w}");
             warnings.push(w);
@@ -228,6 +235,7 @@ impl Daemon {
             oom_poll: None,
             warm,
             warm_dying: std::collections::HashSet::new(),
+            given_up: Slab::new(),
         };
         d.warm.refill(&d.exe, &d.spawn_slot);
         d.arm_accept();
@@ -260,7 +268,11 @@ impl Daemon {
         loop {
             self.read_pending_conns();
             self.flush_dirty_conns();
-            if self.shutting_down && self.containers.is_empty() && self.warm_dying.is_empty() {
+            if self.shutting_down
+                && self.containers.is_empty()
+                && self.warm_dying.is_empty()
+                && self.given_up.is_empty()
+            {
                 return Ok(());
             }
             if let Some(survivors) = self.gave_up.take() {
@@ -289,6 +301,7 @@ impl Daemon {
             k if k == Kind::Ctr as u8 => self.on_ctr_completion(t, c),
             k if k == Kind::Timer as u8 => self.on_daemon_timer(t, c),
             k if k == Kind::Oom as u8 => self.on_oom_event(c),
+            k if k == Kind::GivenUp as u8 => self.on_given_up_reaped(t.key as usize),
             _ => {}
         }
     }
@@ -337,7 +350,7 @@ impl Daemon {
                 // (`on_exit`): the sweep walks every child, so it runs here only for a
                 // child we do not track. Signals that coalesced with a tracked one are
                 // swept then.
-                libc::SIGCHLD => chld |= !self.by_pid.contains_key(&(word(12) as i32)),
+                libc::SIGCHLD => chld |= !self.is_tracked(word(12) as i32),
                 _ => {}
             }
         }

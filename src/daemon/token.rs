@@ -14,6 +14,8 @@ pub enum Kind {
     Timer = 5,
     /// The daemon-wide OOM watch (v1 eventfd or v2 memory.events).
     Oom = 6,
+    /// An init given up after a failed create, reaped before the create is answered.
+    GivenUp = 7,
 }
 
 /// What a container op is.

@@ -94,6 +94,12 @@ pub fn main(sync_fd: RawFd) -> i32 {
 }
 
 fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
+    // Before the job: the mount namespace's pivot (which walks every thread on the host)
+    // happens now, while a warm init waits (rootfs.rs).
+    let staged = match std::env::var("RINGMON_STAGE") {
+        Ok(dir) => Some(rootfs::stage(&dir).map_err(|e| ("stage the mount namespace", e.into()))?),
+        Err(_) => None,
+    };
     let (job, fds) = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
     let plan = &job.container;
     // First, so that everything the container does from here on is accounted and limited.
@@ -110,8 +116,12 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // set once the container is built.
     rustix::process::umask(rustix::fs::Mode::empty());
     namespaces::join(&plan.join).map_err(|e| ("namespaces", e.into()))?;
-    let root = rootfs::prepare(plan).map_err(|e| ("rootfs", e.into()))?;
-    rootfs::pivot(root, plan.readonly_root).map_err(|e| ("pivot_root", e.into()))?;
+    let root = rootfs::prepare(plan, staged.as_ref()).map_err(|e| ("rootfs", e.into()))?;
+    match staged {
+        Some(st) => rootfs::enter(root, st, plan.readonly_root),
+        None => rootfs::pivot(root, plan.readonly_root),
+    }
+    .map_err(|e| ("pivot_root", e.into()))?;
     let master = stdio::setup(&job, fds).map_err(|e| ("stdio", InitError::Stdio(e)))?;
     identity::rlimits(plan).map_err(|e| ("rlimits", e.into()))?;
     let filter = match &plan.seccomp {

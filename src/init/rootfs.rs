@@ -18,6 +18,17 @@
 //! 6. maskedPaths and readonlyPaths.
 //! 7. pivot_root(".", ".") and a lazy unmount of the old root; then "/" read-only.
 //!
+//! `pivot_root` walks every thread on the host (`chroot_fs_refs`, two spinlocks each: about
+//! 1.3 ms per container with 3000 containers held), so an init pays it before its job
+//! (`stage`: a warm init long before its container, docs/design/0010): the namespace's
+//! root becomes an empty tmpfs with the host's tree below it at /old, and the init chroots
+//! into /old, where the job's host paths resolve as before. Step 2 then attaches a
+//! detached copy of the root (`open_tree(OPEN_TREE_CLONE)`) on the tmpfs, where steps 3-6
+//! build it, and step 7 detaches the host's tree and chroots into the new root (`enter`).
+//! A process that escapes that chroot (with CAP_SYS_CHROOT) reaches only the namespace's
+//! root: the tmpfs, which holds nothing but the two mount points. The host is not
+//! reachable from it, as after a pivot_root.
+//!
 //! A mount namespace dies with its last process, so deleting a container leaves no mount
 //! behind on the host.
 
@@ -56,30 +67,42 @@ fn proc_fd(fd: &OwnedFd) -> String {
 }
 
 /// Steps 1-6: everything up to the pivot. Returns the new root's directory fd.
-pub fn prepare(plan: &ContainerPlan) -> Result<OwnedFd, RootfsError> {
-    rustix::mount::mount_change(
-        "/",
-        MountPropagationFlags::from_bits_retain(plan.root_propagation),
-    )
-    .map_err(sys("mount --make-rslave", "/"))?;
-    let root_path = match &plan.host_root_at {
-        Some(staging) => {
-            rustix::mount::mount_bind("/", staging.as_str())
-                .map_err(sys("mount --bind / onto", staging.clone()))?;
-            staging.clone()
+///
+/// After `stage`, the root is built in place on the staging tmpfs (its `new`): a detached
+/// copy of the host's "/" (not recursive) or of the bundle's rootfs (recursive) is attached
+/// there, and given the spec's rootfsPropagation; `enter` then needs no move.
+pub fn prepare(plan: &ContainerPlan, staged: Option<&Staged>) -> Result<OwnedFd, RootfsError> {
+    let propagation = MountPropagationFlags::from_bits_retain(plan.root_propagation);
+    rustix::mount::mount_change("/", propagation).map_err(sys("mount --make-rslave", "/"))?;
+    let (root_path, recursive) = match &plan.host_root_at {
+        Some(staging) => (staging.clone(), false),
+        None => (plan.rootfs.clone(), true),
+    };
+    let root = match staged {
+        Some(st) => {
+            let source = if recursive { root_path.as_str() } else { "/" };
+            attach_copy(source, recursive, st)?
         }
         None => {
-            rustix::mount::mount_bind_recursive(plan.rootfs.as_str(), plan.rootfs.as_str())
-                .map_err(sys("mount --rbind", plan.rootfs.clone()))?;
-            plan.rootfs.clone()
+            if recursive {
+                rustix::mount::mount_bind_recursive(root_path.as_str(), root_path.as_str())
+                    .map_err(sys("mount --rbind", root_path.clone()))?;
+            } else {
+                rustix::mount::mount_bind("/", root_path.as_str())
+                    .map_err(sys("mount --bind / onto", root_path.clone()))?;
+            }
+            rustix::fs::open(
+                root_path.as_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(sys("openat", root_path.clone()))?
         }
     };
-    let root = rustix::fs::open(
-        root_path.as_str(),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(sys("openat", root_path.clone()))?;
+    if staged.is_some() {
+        rustix::mount::mount_change(proc_fd(&root).as_str(), propagation)
+            .map_err(sys("mount --make-rslave", "the new root"))?;
+    }
     let host_dev = plan
         .host_root_at
         .is_some()
@@ -123,6 +146,110 @@ pub fn prepare(plan: &ContainerPlan) -> Result<OwnedFd, RootfsError> {
         ctx.make_readonly(p)?;
     }
     Ok(root)
+}
+
+/// The mount namespace staged before the job (`stage`): its root, an empty tmpfs.
+pub struct Staged {
+    tmpfs: OwnedFd,
+}
+
+/// Before the job: "/" becomes rslave (the job's rootfsPropagation is applied later, as
+/// before), a small tmpfs is mounted on `dir` (an empty directory of the daemon's) and
+/// pivoted into, the host's tree going to its `old`, and the init chroots into `old`.
+pub fn stage(dir: &str) -> Result<Staged, RootfsError> {
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )
+    .map_err(sys("mount --make-rslave", "/"))?;
+    rustix::mount::mount(
+        "ringmon",
+        dir,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        c"mode=700,size=16k,nr_inodes=8",
+    )
+    .map_err(sys("mount tmpfs on", dir))?;
+    let tmpfs = rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("openat", dir))?;
+    for d in ["old", "new"] {
+        rustix::fs::mkdirat(&tmpfs, d, Mode::from_raw_mode(0o700))
+            .map_err(sys("mkdirat", format!("{dir}/{d} (staging tmpfs)")))?;
+    }
+    rustix::process::fchdir(&tmpfs).map_err(sys("fchdir", dir))?;
+    rustix::process::pivot_root(".", "old")
+        .map_err(sys("pivot_root", format!("{dir} (staging tmpfs)")))?;
+    rustix::process::chdir("old").map_err(sys("chdir", "/old"))?;
+    rustix::process::chroot(".").map_err(sys("chroot", "/old"))?;
+    rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
+    Ok(Staged { tmpfs })
+}
+
+/// A detached copy of `source` (its mounts below too when `recursive`), attached at the
+/// staging tmpfs's `new`; returns its root. Detached, it moves whatever the propagation of
+/// its source's parent (a mount under a shared parent could not be moved).
+fn attach_copy(source: &str, recursive: bool, st: &Staged) -> Result<OwnedFd, RootfsError> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = rustix::mount::open_tree(rustix::fs::CWD, source, flags)
+        .map_err(sys("open_tree OPEN_TREE_CLONE", source))?;
+    rustix::mount::move_mount(
+        &tree,
+        "",
+        &st.tmpfs,
+        "new",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(sys(
+        "move_mount",
+        format!("{source} onto the staging tmpfs"),
+    ))?;
+    drop(tree);
+    rustix::fs::openat(
+        &st.tmpfs,
+        "new",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("openat", "new root (staging tmpfs)"))
+}
+
+/// Step 7 after `stage`: the root was built on the staging tmpfs; the host's tree is
+/// detached and the init chroots into the root; then "/" read-only if asked.
+pub fn enter(root: OwnedFd, staged: Staged, readonly: bool) -> Result<(), RootfsError> {
+    // The host's tree, through the tmpfs (outside this chroot): nothing of it stays
+    // reachable.
+    let old = format!("/proc/self/fd/{}/old", staged.tmpfs.as_raw_fd());
+    // Private first: with a shared rootfsPropagation the root's mounts are peers of mounts
+    // in that tree, and its unmount would propagate to them (the root would lose /dev).
+    rustix::mount::mount_change(
+        old.as_str(),
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(sys(
+        "mount --make-rprivate",
+        "the host's tree (/old of the staging tmpfs)",
+    ))?;
+    rustix::mount::unmount(old.as_str(), UnmountFlags::DETACH).map_err(sys(
+        "umount2",
+        "the host's tree (/old of the staging tmpfs)",
+    ))?;
+    drop(staged);
+    rustix::process::fchdir(&root).map_err(sys("fchdir", "new root"))?;
+    rustix::process::chroot(".").map_err(sys("chroot", "new root"))?;
+    rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
+    drop(root);
+    if readonly {
+        remount_readonly("/", "/")?;
+    }
+    Ok(())
 }
 
 /// Step 7: pivot_root into `root`, drop the old root, then make "/" read-only if asked.

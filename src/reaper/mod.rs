@@ -9,6 +9,12 @@
 use crate::daemon::Daemon;
 
 impl Daemon {
+    /// A child with a WaitId of its own on the ring: a container's init, or an init given up
+    /// after a failed create. The sweep leaves those to their waits.
+    pub fn is_tracked(&self, pid: i32) -> bool {
+        self.by_pid.contains_key(&pid) || self.given_up.iter().any(|(_, g)| g.pid == pid)
+    }
+
     pub fn sweep_orphans(&mut self) {
         // Bounded: each pass reaps one orphan, and no more orphans can exist than children.
         for _ in 0..65_536 {
@@ -20,7 +26,7 @@ impl Daemon {
                     return;
                 }
             };
-            if self.by_pid.contains_key(&pid) {
+            if self.is_tracked(pid) {
                 return;
             }
             let Some(p) = rustix::process::Pid::from_raw(pid) else {

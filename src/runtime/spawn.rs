@@ -53,6 +53,9 @@ pub struct NewNamespaces<'a> {
     pub clone_flags: i32,
     /// A pid namespace to start the init in (e.g. `/proc/PID/ns/pid` of another container).
     pub pid_ns: Option<&'a str>,
+    /// An empty directory of the daemon's on which the init stages its mount namespace
+    /// before its job (`init::rootfs::stage`; passed as `RINGMON_STAGE`).
+    pub stage: Option<&'a std::path::Path>,
 }
 
 /// Enters a pid namespace for the next clone (setns(CLONE_NEWPID) sets the namespace of
@@ -176,10 +179,18 @@ fn clone_with_slot(
     // The init's allocations are a few KiB: mimalloc's default 1 GiB arena reservation
     // costs it page faults for the arena's bitmaps on every container (docs/design/0009).
     // The user's command gets the spec's environment, not this one.
-    let envp = CStrArray::new(vec![
+    let mut env = vec![
         CString::from(c"RINGMON_INIT=1"),
         CString::from(c"MIMALLOC_ARENA_RESERVE=4MiB"),
-    ]);
+    ];
+    if let Some(dir) = ns.stage {
+        use std::os::unix::ffi::OsStrExt;
+        let mut v = b"RINGMON_STAGE=".to_vec();
+        v.extend_from_slice(dir.as_os_str().as_bytes());
+        // A path from the daemon's own config: no NUL in it (a Path cannot hold one either).
+        env.push(CString::new(v).map_err(|e| SpawnError::Io(io::Error::other(e)))?);
+    }
+    let envp = CStrArray::new(env);
     let guard = ns.pid_ns.map(PidNsGuard::enter).transpose()?;
     let child = spawn_exec(exe.as_fd(), &argv, &envp, slot.as_fd(), ns.clone_flags)
         .map_err(SpawnError::Clone)?;
@@ -189,8 +200,8 @@ fn clone_with_slot(
 
 impl Booting {
     /// Sends the job (and, for pipes, the child's ends of its stdio pipes). On failure the
-    /// init is given up (`abandon`).
-    pub fn send_job(self, job: &InitJob) -> Result<Spawned, SpawnError> {
+    /// init comes back, for the caller to give up (`kill`).
+    pub fn send_job(self, job: &InitJob) -> Result<Spawned, (SpawnError, Booting)> {
         match self.send(job) {
             Ok((stdout, stderr, stdin)) => Ok(Spawned {
                 pid: self.pid,
@@ -200,11 +211,15 @@ impl Booting {
                 stderr,
                 stdin,
             }),
-            Err(e) => {
-                self.abandon();
-                Err(e)
-            }
+            Err(e) => Err((e, self)),
         }
+    }
+
+    /// SIGKILL through the pidfd (never blocks); the handshake socket closes. The pidfd is
+    /// the caller's, to reap the init with.
+    pub fn kill(self) -> Fd {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+        self.pidfd
     }
 
     #[allow(clippy::type_complexity)]

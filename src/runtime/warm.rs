@@ -79,6 +79,8 @@ pub struct WarmCounts {
 pub struct WarmInits {
     want: usize,
     flags: i32,
+    /// Where inits stage their mount namespace (`NewNamespaces::stage`).
+    stage: std::path::PathBuf,
     inits: VecDeque<Booting>,
     /// `/proc/self/mountinfo`, polled for POLLPRI (None: not watchable, no pool).
     mounts: Option<Fd>,
@@ -90,10 +92,11 @@ pub struct WarmInits {
 impl WarmInits {
     /// `want` inits with the namespaces of `flags`; none when `want` is 0 or the mount
     /// table cannot be watched (the error says why).
-    pub fn new(want: usize, flags: i32) -> (Self, Option<String>) {
+    pub fn new(want: usize, flags: i32, stage: std::path::PathBuf) -> (Self, Option<String>) {
         let mut w = Self {
             want,
             flags,
+            stage,
             inits: VecDeque::new(),
             mounts: None,
             counts: WarmCounts::default(),
@@ -170,6 +173,7 @@ impl WarmInits {
         let ns = NewNamespaces {
             clone_flags: self.flags,
             pid_ns: None,
+            stage: Some(&self.stage),
         };
         while self.inits.len() < self.want {
             match clone_init(exe, slot, &ns, Owner::Warm) {

@@ -159,6 +159,31 @@ impl Daemon {
         Ok((dir, log_path, log, cgroup))
     }
 
+    /// A create failed after its init was cloned: the init is killed, and the error goes
+    /// out once its own WaitId has reaped it, so that a client that sees the error sees
+    /// the daemon's children as they were before the create.
+    fn give_up_init(&mut self, b: crate::runtime::spawn::Booting, reply: ReplyTo, e: ApiError) {
+        let pid = b.pid;
+        let pidfd = b.kill();
+        let key = self.given_up.vacant_key();
+        let t = Token::encode(Kind::GivenUp, 0, 0, key);
+        self.ring.waitid_pidfd(pidfd.as_fd(), t);
+        self.given_up.insert(GivenUp {
+            pid,
+            _pidfd: pidfd,
+            reply: (reply, e),
+        });
+    }
+
+    pub fn on_given_up_reaped(&mut self, key: usize) {
+        if let Some(g) = self.given_up.try_remove(key) {
+            let (r, e) = g.reply;
+            self.reply_err(r, e);
+        }
+        // Orphans whose SIGCHLD coalesced with this one's.
+        self.sweep_orphans();
+    }
+
     pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
         self.validate_create(&p)?;
         let id = ids::new_id()
@@ -233,9 +258,11 @@ impl Daemon {
         // its exec and runtime start-up (most of a container's creation) run on another CPU
         // while this thread makes the state directory, the log and the cgroup; the init
         // waits for its job before it touches any of them.
+        let stage = self.cfg.host_root_staging();
         let ns = NewNamespaces {
             clone_flags: prepared.clone_flags,
             pid_ns: prepared.pid_ns.as_deref(),
+            stage: Some(&stage),
         };
         // A warm init with these namespaces, if one is waiting (runtime::warm).
         let booting = match self.warm.take(&ns, owner) {
@@ -247,21 +274,22 @@ impl Daemon {
             match self.provision(&id, p.log_path.as_deref(), owner, &planned, &cgroup_writes) {
                 Ok(made) => made,
                 Err(e) => {
-                    booting.abandon();
+                    self.give_up_init(booting, reply, e);
                     self.warm.refill(&self.exe, &self.spawn_slot);
-                    return Err(e);
+                    return Ok(());
                 }
             };
-        // The job goes out last; a failure to send it gives the init up (killed, then
-        // reaped by the orphan sweep). Then the pool gets its replacement, cloned while
-        // this init builds the container.
+        // The job goes out last; a failure to send it gives the init up. Then the pool
+        // gets its replacement, cloned while this init builds the container.
         let sent = booting.send_job(&job);
         self.warm.refill(&self.exe, &self.spawn_slot);
         let spawned = match sent {
             Ok(s) => s,
-            Err(e) => {
+            Err((e, booting)) => {
                 unprovision(&dir, cgroup);
-                return Err(ApiError::new(ErrorCode::SpawnFailed, e.to_string()));
+                let e = ApiError::new(ErrorCode::SpawnFailed, e.to_string());
+                self.give_up_init(booting, reply, e);
+                return Ok(());
             }
         };
         let mut streams = Vec::new();
@@ -602,4 +630,11 @@ fn new_stream(fd: Fd, stream: Stream) -> OutStream {
 fn unprovision(dir: &Path, mut cgroup: CtrCgroup) {
     let _ = cgroup.remove();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An init killed after its create failed, until its WaitId has reaped it.
+pub struct GivenUp {
+    pub pid: i32,
+    _pidfd: crate::fd_ledger::Fd,
+    reply: (ReplyTo, ApiError),
 }
