@@ -272,8 +272,9 @@ impl Booting {
         }
     }
 
-    /// Gives the init up before its job: SIGKILL through the pidfd (never blocks), then the
-    /// fds close. The daemon's orphan sweep reaps it (it is no longer tracked).
+    /// Gives a warm init up: SIGKILL through the pidfd (never blocks), then the fds close.
+    /// The daemon's orphan sweep reaps it (it is not tracked). A create's own init is given
+    /// up with `kill` instead, and reaped before the create answers.
     pub fn abandon(self) {
         let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
     }

@@ -124,10 +124,6 @@ impl WarmInits {
         }
     }
 
-    pub fn held(&self) -> usize {
-        self.inits.len()
-    }
-
     pub fn pids(&self) -> Vec<i32> {
         self.inits.iter().map(|b| b.pid).collect()
     }
@@ -193,7 +189,8 @@ impl WarmInits {
         }
     }
 
-    /// Kills every waiting init (shutdown); returns their pids, for the orphan sweep to reap.
+    /// Kills every waiting init (a changed mount table, shutdown); returns their pids. The
+    /// orphan sweep reaps them.
     pub fn discard(&mut self) -> Vec<i32> {
         let pids = self.pids();
         for b in self.inits.drain(..) {
