@@ -515,7 +515,7 @@ fn every_rootfs_propagation_runs() {
         write_config(&bundle, &spec);
         let (code, out, id) = run_api(
             &mut c,
-            json!({"bundle": bundle.display().to_string(), "args": ["sh", "-c", "ls / | wc -l; touch /tmp/w && echo ok"]}),
+            json!({"bundle": bundle.display().to_string(), "args": ["sh", "-c", "ls / | wc -l; touch /dev/shm/w && echo ok"]}),
         );
         assert_eq!(code, 0, "{p}: {}", text(&out));
         assert!(text(&out).trim_end().ends_with("ok"), "{p}: {}", text(&out));
