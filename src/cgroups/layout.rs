@@ -54,6 +54,9 @@ pub struct Layout {
     pub v2_controllers: Vec<Controller>,
     /// v1 hierarchies by controller; co-mounted controllers share one entry's value.
     pub v1: BTreeMap<Controller, Hierarchy>,
+    /// Some cgroup hierarchy is mounted with `favordynmods` (the option acts on a lock all
+    /// hierarchies share: see `daemon::startup::favordynmods_hint`).
+    pub favordynmods: bool,
 }
 
 impl Layout {
@@ -134,6 +137,7 @@ pub fn parse(mountinfo: &str, proc_cgroup: &str) -> Layout {
         unified: None,
         v2_controllers: Vec::new(),
         v1: BTreeMap::new(),
+        favordynmods: false,
     };
     for line in mountinfo.lines() {
         // "36 35 0:30 /root /mnt rw,... shared:1 - cgroup cgroup rw,memory"
@@ -146,6 +150,9 @@ pub fn parse(mountinfo: &str, proc_cgroup: &str) -> Layout {
             continue;
         }
         let (root, mount) = (unescape(l[3]), PathBuf::from(unescape(l[4])));
+        if matches!(r[0], "cgroup" | "cgroup2") {
+            layout.favordynmods |= r[2].split(',').any(|o| o == "favordynmods");
+        }
         match r[0] {
             "cgroup2" if layout.unified.is_none() => {
                 let own = own_v2.as_deref().unwrap_or("/");

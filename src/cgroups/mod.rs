@@ -189,6 +189,7 @@ impl Cgroups {
                 unified: None,
                 v2_controllers: Vec::new(),
                 v1: Default::default(),
+                favordynmods: false,
             },
             parent: String::new(),
             fs: Fs::default(),

@@ -25,6 +25,7 @@ fn fake_v2(root: &Path) -> Cgroups {
         }),
         v2_controllers: layout::parse_controllers("cpuset cpu io memory hugetlb pids"),
         v1: Default::default(),
+        favordynmods: false,
     };
     Cgroups::new(layout, "ringmon", Fs { fake: true })
 }
@@ -67,6 +68,7 @@ fn fake_v1(root: &Path, hybrid: bool) -> Cgroups {
         unified,
         v2_controllers: Vec::new(),
         v1,
+        favordynmods: false,
     };
     Cgroups::new(layout, "ringmon", Fs { fake: true })
 }

@@ -74,10 +74,9 @@ pub struct Daemon {
     pub oom_poll: Option<OpId>,
     /// Inits cloned ahead of the creates that take them.
     pub warm: crate::runtime::warm::WarmInits,
-    /// Warm inits killed at shutdown and not reaped yet: the loop waits for them.
-    pub warm_dying: std::collections::HashSet<i32>,
-    /// Inits killed after their create failed, each reaped by a WaitId of its own before
-    /// the create's error goes out (`supervisor::lifecycle::give_up_init`).
+    /// Inits killed before they became containers (a failed create's, or out of the warm
+    /// pool), each reaped by a WaitId of its own (`Daemon::give_up`); shutdown waits for
+    /// them.
     pub given_up: Slab<crate::supervisor::lifecycle::GivenUp>,
 }
 
@@ -159,11 +158,9 @@ impl Daemon {
             warnings.push(w);
         }
         if cgroups.usable() {
-            let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-            let hint = startup::favordynmods_hint(
-                &read("/sys/kernel/cgroup/features"),
-                &read("/proc/self/mountinfo"),
-            );
+            let features =
+                std::fs::read_to_string("/sys/kernel/cgroup/features").unwrap_or_default();
+            let hint = startup::favordynmods_hint(&features, &cgroups.layout);
             if let Some(w) = hint {
                 eprintln!("ringmon daemon: warning: {w}");
                 warnings.push(w);
@@ -234,10 +231,9 @@ impl Daemon {
             oom_watch_is_eventfd,
             oom_poll: None,
             warm,
-            warm_dying: std::collections::HashSet::new(),
             given_up: Slab::new(),
         };
-        d.warm.refill(&d.exe, &d.spawn_slot);
+        d.refill_warm();
         d.arm_accept();
         d.arm_signals();
         d.arm_oom_watch();
@@ -268,11 +264,7 @@ impl Daemon {
         loop {
             self.read_pending_conns();
             self.flush_dirty_conns();
-            if self.shutting_down
-                && self.containers.is_empty()
-                && self.warm_dying.is_empty()
-                && self.given_up.is_empty()
-            {
+            if self.shutting_down && self.containers.is_empty() && self.given_up.is_empty() {
                 return Ok(());
             }
             if let Some(survivors) = self.gave_up.take() {
@@ -381,8 +373,8 @@ impl Daemon {
         if let Some(op) = self.oom_poll.take() {
             self.ring.cancel(op);
         }
-        // SIGKILL through their pidfds; the orphan sweep reaps them.
-        self.warm_dying.extend(self.warm.discard());
+        self.warm.drain();
+        self.give_up_gone_warm();
         let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.containers[key].removing = true;
@@ -415,9 +407,9 @@ impl Daemon {
                     })
                     .collect();
                 survivors.extend(
-                    self.warm_dying
+                    self.given_up
                         .iter()
-                        .map(|pid| format!("warm init {pid} (not reaped)")),
+                        .map(|(_, g)| format!("init {} (not reaped)", g.pid)),
                 );
                 self.gave_up = Some(survivors.join(", "));
             }

@@ -121,35 +121,21 @@ pub fn bind_socket(path: &Path) -> Result<Fd, StartupError> {
 /// idle for a while: create p99 13.6 ms against 3.0 ms with it, p50 2.07 against 1.71 ms
 /// (docs/benchmarks.md). The option is the host's to set (one hierarchy with it is enough:
 /// the semaphore is shared), so the daemon only says so.
-pub fn favordynmods_hint(features: &str, mountinfo: &str) -> Option<String> {
-    if !features.lines().any(|l| l.trim() == "favordynmods") {
+pub fn favordynmods_hint(
+    features: &str,
+    layout: &crate::cgroups::layout::Layout,
+) -> Option<String> {
+    if layout.favordynmods || !features.lines().any(|l| l.trim() == "favordynmods") {
         return None;
     }
-    let mut cgroup_mounts = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((head, tail)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut t = tail.split_whitespace();
-        let (Some(fstype), Some(_source), Some(options)) = (t.next(), t.next(), t.next()) else {
-            continue;
-        };
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        if options.split(',').any(|o| o == "favordynmods") {
-            return None;
-        }
-        if let Some(point) = head.split_whitespace().nth(4) {
-            cgroup_mounts.push((fstype, point.to_string()));
-        }
-    }
-    let (fstype, point) = cgroup_mounts
-        .iter()
-        .find(|(t, _)| *t == "cgroup2")
-        .or(cgroup_mounts.first())?;
+    let (fstype, point) = match (&layout.unified, layout.v1_hierarchies().first()) {
+        (Some(u), _) => ("cgroup2", &u.mount),
+        (None, Some(h)) => ("cgroup", &h.mount),
+        (None, None) => return None,
+    };
     Some(format!(
-        "no cgroup hierarchy is mounted with favordynmods: each container's move into its cgroups now and then waits for an RCU grace period (create p99 about 4x longer); `mount -o remount,favordynmods {point}` ({fstype}) sets it for all"
+        "no cgroup hierarchy is mounted with favordynmods: each container's move into its cgroups now and then waits for an RCU grace period (create p99 about 4x longer); `mount -o remount,favordynmods {}` ({fstype}) sets it for all",
+        point.display()
     ))
 }
 
@@ -216,6 +202,7 @@ pub fn oom_watch(cg: &crate::cgroups::Cgroups) -> Result<(Option<Fd>, bool), Str
 #[cfg(test)]
 mod tests {
     use super::favordynmods_hint;
+    use crate::cgroups::layout::parse;
 
     const FEATURES: &str = "nsdelegate\nfavordynmods\nmemory_localevents\n";
     const HYBRID: &str = "\
@@ -226,14 +213,14 @@ mod tests {
 
     #[test]
     fn the_favordynmods_hint_names_the_cgroup2_mount_when_no_hierarchy_has_it() {
-        let w = favordynmods_hint(FEATURES, HYBRID).expect("a hint");
+        let w = favordynmods_hint(FEATURES, &parse(HYBRID, "")).expect("a hint");
         assert!(
             w.contains("mount -o remount,favordynmods /sys/fs/cgroup/unified"),
             "{w}"
         );
         let with = HYBRID.replace("cgroup2 cgroup2 rw", "cgroup2 cgroup2 rw,favordynmods");
         assert_eq!(
-            favordynmods_hint(FEATURES, &with),
+            favordynmods_hint(FEATURES, &parse(&with, "")),
             None,
             "set on one: enough"
         );
@@ -242,18 +229,18 @@ mod tests {
             "cgroup cgroup rw,cpuacct,favordynmods",
         );
         assert_eq!(
-            favordynmods_hint(FEATURES, &v1),
+            favordynmods_hint(FEATURES, &parse(&v1, "")),
             None,
             "set on a v1 one: enough"
         );
         assert_eq!(
-            favordynmods_hint("nsdelegate\n", HYBRID),
+            favordynmods_hint("nsdelegate\n", &parse(HYBRID, "")),
             None,
             "kernel without it"
         );
         let none = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
         assert_eq!(
-            favordynmods_hint(FEATURES, none),
+            favordynmods_hint(FEATURES, &parse(none, "")),
             None,
             "no cgroups mounted"
         );

@@ -9,8 +9,8 @@
 use crate::daemon::Daemon;
 
 impl Daemon {
-    /// A child with a WaitId of its own on the ring: a container's init, or an init given up
-    /// after a failed create. The sweep leaves those to their waits.
+    /// A child with a WaitId of its own on the ring: a container's init, or an init given
+    /// up (`give_up`). The sweep leaves those to their waits.
     pub fn is_tracked(&self, pid: i32) -> bool {
         self.by_pid.contains_key(&pid) || self.given_up.iter().any(|(_, g)| g.pid == pid)
     }
@@ -33,10 +33,7 @@ impl Daemon {
                 return;
             };
             match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG) {
-                Ok(_) => {
-                    self.orphans_reaped += 1;
-                    self.warm_dying.remove(&pid);
-                }
+                Ok(_) => self.orphans_reaped += 1,
                 Err(e) => {
                     eprintln!("ringmon daemon: waitpid {pid}: {e}");
                     return;

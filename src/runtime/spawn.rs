@@ -122,7 +122,8 @@ impl InitJob {
 /// An init that was cloned and is starting up (exec of the sealed binary, its runtime)
 /// while the daemon makes the container's state directory and cgroup: it blocks in its
 /// first receive until `send_job`. Dropping it before then closes the handshake socket, so
-/// the init exits at once; its pidfd is killed on the way (see `abandon`).
+/// the init exits at once; a daemon gives one up with `kill` and reaps it through the pidfd
+/// (`Daemon::give_up`).
 pub struct Booting {
     pub pid: i32,
     pub pidfd: Fd,
@@ -270,12 +271,5 @@ impl Booting {
             Ok(0) => true,
             Ok(_) | Err(_) => false,
         }
-    }
-
-    /// Gives a warm init up: SIGKILL through the pidfd (never blocks), then the fds close.
-    /// The daemon's orphan sweep reaps it (it is not tracked). A create's own init is given
-    /// up with `kill` instead, and reaped before the create answers.
-    pub fn abandon(self) {
-        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
     }
 }

@@ -82,6 +82,9 @@ pub struct WarmInits {
     /// Where inits stage their mount namespace (`NewNamespaces::stage`).
     stage: std::path::PathBuf,
     inits: VecDeque<Booting>,
+    /// Inits out of the pool (stale, dead, shutdown), for the daemon to kill and reap
+    /// (`take_gone`).
+    gone: Vec<Booting>,
     /// `/proc/self/mountinfo`, polled for POLLPRI (None: not watchable, no pool).
     mounts: Option<Fd>,
     pub counts: WarmCounts,
@@ -98,6 +101,7 @@ impl WarmInits {
             flags,
             stage,
             inits: VecDeque::new(),
+            gone: Vec::new(),
             mounts: None,
             counts: WarmCounts::default(),
             failing: false,
@@ -139,17 +143,14 @@ impl WarmInits {
             self.counts.cloned += 1;
             return None;
         }
-        if self.mounts_changed() {
-            self.counts.stale += self.inits.len() as u64;
-            self.discard();
-        }
+        self.drop_if_stale();
         while let Some(b) = self.inits.pop_front() {
             if b.waiting() {
                 self.counts.taken += 1;
                 return Some(b.adopt(owner));
             }
             self.counts.died += 1;
-            b.abandon();
+            self.gone.push(b);
         }
         self.counts.cloned += 1;
         None
@@ -162,10 +163,7 @@ impl WarmInits {
         if self.want == 0 {
             return;
         }
-        if self.mounts_changed() {
-            self.counts.stale += self.inits.len() as u64;
-            self.discard();
-        }
+        self.drop_if_stale();
         let ns = NewNamespaces {
             clone_flags: self.flags,
             pid_ns: None,
@@ -189,14 +187,21 @@ impl WarmInits {
         }
     }
 
-    /// Kills every waiting init (a changed mount table, shutdown); returns their pids. The
-    /// orphan sweep reaps them.
-    pub fn discard(&mut self) -> Vec<i32> {
-        let pids = self.pids();
-        for b in self.inits.drain(..) {
-            b.abandon();
+    /// Every waiting init leaves the pool (shutdown).
+    pub fn drain(&mut self) {
+        self.gone.extend(self.inits.drain(..));
+    }
+
+    /// The inits that left the pool since the last call: the daemon kills and reaps them.
+    pub fn take_gone(&mut self) -> Vec<Booting> {
+        std::mem::take(&mut self.gone)
+    }
+
+    fn drop_if_stale(&mut self) {
+        if self.mounts_changed() {
+            self.counts.stale += self.inits.len() as u64;
+            self.drain();
         }
-        pids
     }
 
     /// Whether the daemon's mount table changed since the last call (poll resets the

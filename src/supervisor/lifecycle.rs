@@ -159,10 +159,15 @@ impl Daemon {
         Ok((dir, log_path, log, cgroup))
     }
 
-    /// A create failed after its init was cloned: the init is killed, and the error goes
-    /// out once its own WaitId has reaped it, so that a client that sees the error sees
-    /// the daemon's children as they were before the create.
-    fn give_up_init(&mut self, b: crate::runtime::spawn::Booting, reply: ReplyTo, e: ApiError) {
+    /// Kills an init that will not become a container (its create failed after the clone,
+    /// or it left the warm pool) and reaps it through a WaitId of its own. A create's error
+    /// (`reply`) goes out once it is reaped, so that a client that sees the error sees the
+    /// daemon's children as they were before the create.
+    pub fn give_up(
+        &mut self,
+        b: crate::runtime::spawn::Booting,
+        reply: Option<(ReplyTo, ApiError)>,
+    ) {
         let pid = b.pid;
         let pidfd = b.kill();
         let key = self.given_up.vacant_key();
@@ -171,17 +176,44 @@ impl Daemon {
         self.given_up.insert(GivenUp {
             pid,
             _pidfd: pidfd,
-            reply: (reply, e),
+            reply,
         });
     }
 
     pub fn on_given_up_reaped(&mut self, key: usize) {
-        if let Some(g) = self.given_up.try_remove(key) {
-            let (r, e) = g.reply;
+        if let Some(GivenUp {
+            reply: Some((r, e)),
+            ..
+        }) = self.given_up.try_remove(key)
+        {
             self.reply_err(r, e);
         }
         // Orphans whose SIGCHLD coalesced with this one's.
         self.sweep_orphans();
+    }
+
+    /// A warm init for `ns`, if one is waiting (`runtime::warm`); those found stale or
+    /// dead on the way are given up.
+    fn take_warm(
+        &mut self,
+        ns: &NewNamespaces<'_>,
+        owner: crate::fd_ledger::Owner,
+    ) -> Option<crate::runtime::spawn::Booting> {
+        let b = self.warm.take(ns, owner);
+        self.give_up_gone_warm();
+        b
+    }
+
+    /// Refills the warm pool (its stale inits are given up first).
+    pub fn refill_warm(&mut self) {
+        self.warm.refill(&self.exe, &self.spawn_slot);
+        self.give_up_gone_warm();
+    }
+
+    pub fn give_up_gone_warm(&mut self) {
+        for b in self.warm.take_gone() {
+            self.give_up(b, None);
+        }
     }
 
     pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
@@ -265,7 +297,7 @@ impl Daemon {
             stage: Some(&stage),
         };
         // A warm init with these namespaces, if one is waiting (runtime::warm).
-        let booting = match self.warm.take(&ns, owner) {
+        let booting = match self.take_warm(&ns, owner) {
             Some(b) => b,
             None => clone_init(&self.exe, &self.spawn_slot, &ns, owner)
                 .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?,
@@ -274,21 +306,21 @@ impl Daemon {
             match self.provision(&id, p.log_path.as_deref(), owner, &planned, &cgroup_writes) {
                 Ok(made) => made,
                 Err(e) => {
-                    self.give_up_init(booting, reply, e);
-                    self.warm.refill(&self.exe, &self.spawn_slot);
+                    self.give_up(booting, Some((reply, e)));
+                    self.refill_warm();
                     return Ok(());
                 }
             };
         // The job goes out last; a failure to send it gives the init up. Then the pool
         // gets its replacement, cloned while this init builds the container.
         let sent = booting.send_job(&job);
-        self.warm.refill(&self.exe, &self.spawn_slot);
+        self.refill_warm();
         let spawned = match sent {
             Ok(s) => s,
             Err((e, booting)) => {
                 unprovision(&dir, cgroup);
                 let e = ApiError::new(ErrorCode::SpawnFailed, e.to_string());
-                self.give_up_init(booting, reply, e);
+                self.give_up(booting, Some((reply, e)));
                 return Ok(());
             }
         };
@@ -632,9 +664,10 @@ fn unprovision(dir: &Path, mut cgroup: CtrCgroup) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// An init killed after its create failed, until its WaitId has reaped it.
+/// An init killed before it became a container, until its WaitId has reaped it.
 pub struct GivenUp {
     pub pid: i32,
     _pidfd: crate::fd_ledger::Fd,
-    reply: (ReplyTo, ApiError),
+    /// A failed create's error, answered once the init is reaped.
+    reply: Option<(ReplyTo, ApiError)>,
 }
