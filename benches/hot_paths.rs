@@ -6,6 +6,20 @@ fn log_format(c: &mut Criterion) {
     let mut clock = Clock::default();
     let chunk = b"hello world, this is a line of output\nand a second one\npartial".repeat(8);
     let mut out = Vec::with_capacity(64 * 1024);
+    // A flood's read: 40 lines of 101 bytes (`yes` of a 100-character line), 4 KiB.
+    let flood = [[b'y'; 100].as_slice(), b"\n"].concat().repeat(40);
+    c.bench_function("cri_format_4KiB_of_101B_lines", |b| {
+        b.iter(|| {
+            out.clear();
+            format_chunk(
+                &mut clock,
+                (1_700_000_000, 123),
+                Stream::Stdout,
+                black_box(&flood),
+                &mut out,
+            )
+        })
+    });
     c.bench_function("cri_format_512B_chunk", |b| {
         b.iter(|| {
             out.clear();

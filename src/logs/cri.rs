@@ -33,19 +33,33 @@ pub struct Clock {
 impl Clock {
     /// Writes `2006-01-02T15:04:05.123456789Z` for the given time.
     pub fn write_timestamp(&mut self, sec: i64, nsec: u32, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.timestamp(sec, nsec));
+    }
+
+    fn timestamp(&mut self, sec: i64, nsec: u32) -> [u8; 30] {
         if sec != self.cached_sec || self.prefix[0] == 0 {
             self.prefix = date_prefix(sec);
             self.cached_sec = sec;
         }
-        out.extend_from_slice(&self.prefix);
-        let mut digits = [b'0'; 9];
+        let mut ts = [0u8; 30];
+        ts[..20].copy_from_slice(&self.prefix);
         let mut n = nsec;
-        for d in digits.iter_mut().rev() {
+        for d in ts[20..29].iter_mut().rev() {
             *d = b'0' + (n % 10) as u8;
             n /= 10;
         }
-        out.extend_from_slice(&digits);
-        out.push(b'Z');
+        ts[29] = b'Z';
+        ts
+    }
+
+    /// Writes "<timestamp> <stream> " into `buf`; returns its length.
+    fn header(&mut self, sec: i64, nsec: u32, stream: Stream, buf: &mut [u8; HEADER_MAX]) -> usize {
+        buf[..30].copy_from_slice(&self.timestamp(sec, nsec));
+        buf[30] = b' ';
+        let name = stream.as_str().as_bytes();
+        buf[31..31 + name.len()].copy_from_slice(name);
+        buf[31 + name.len()] = b' ';
+        32 + name.len()
     }
 
     pub fn now() -> (i64, u32) {
@@ -81,7 +95,13 @@ fn date_prefix(sec: i64) -> [u8; 20] {
     out
 }
 
+/// Longest record header: "<30-byte timestamp> stdout " (the tag and its space follow).
+const HEADER_MAX: usize = 30 + 1 + 6 + 1;
+
 /// Appends the CRI records for one chunk of output to `out`; returns the bytes appended.
+///
+/// Every record of a chunk carries the chunk's timestamp, so the header is formatted once
+/// and copied per line; lines are found with `memchr` (SIMD), not byte by byte.
 pub fn format_chunk(
     clock: &mut Clock,
     (sec, nsec): (i64, u32),
@@ -90,27 +110,27 @@ pub fn format_chunk(
     out: &mut Vec<u8>,
 ) -> usize {
     let start = out.len();
-    let mut rest = chunk;
-    while !rest.is_empty() {
-        let (line, tag, next) = match memchr_newline(rest) {
-            Some(i) => (&rest[..i], b'F', &rest[i + 1..]),
-            None => (rest, b'P', &rest[rest.len()..]),
-        };
-        clock.write_timestamp(sec, nsec, out);
-        out.push(b' ');
-        out.extend_from_slice(stream.as_str().as_bytes());
-        out.push(b' ');
-        out.push(tag);
-        out.push(b' ');
-        out.extend_from_slice(line);
+    if chunk.is_empty() {
+        return 0;
+    }
+    let mut header = [0u8; HEADER_MAX];
+    let hlen = clock.header(sec, nsec, stream, &mut header);
+    let header = &header[..hlen];
+    let mut line_start = 0;
+    for nl in memchr::memchr_iter(b'\n', chunk) {
+        // header + "F " + line + '\n'
+        out.extend_from_slice(header);
+        out.extend_from_slice(b"F ");
+        out.extend_from_slice(&chunk[line_start..=nl]);
+        line_start = nl + 1;
+    }
+    if line_start < chunk.len() {
+        out.extend_from_slice(header);
+        out.extend_from_slice(b"P ");
+        out.extend_from_slice(&chunk[line_start..]);
         out.push(b'\n');
-        rest = next;
     }
     out.len() - start
-}
-
-fn memchr_newline(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\n')
 }
 
 /// One parsed record.

@@ -7,8 +7,14 @@
 //! with a bare poll(2) + read(2) loop that discards the bytes: the floor of what reading
 //! that much output costs. The ratio of the two CPU-per-MB figures is the daemon's
 //! overhead for reading *and* logging.
+//!
+//! A second reference keeps the bytes: the same loop that also write(2)s each chunk, raw
+//! (no CRI framing), to a file of its own on the file system the daemon's logs are on. It
+//! is the cost of reading and storing the output at all, below which no logger can go.
 
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -124,8 +130,17 @@ pub fn run(d: &Daemon, a: &FloodArgs) -> Result<Output> {
     let cmd = writer_command(lines);
 
     let ringmon = flood_daemon(d, a, &cmd, want)?;
-    let bare = bare_loop(a, &cmd, want)?;
+    let bare = bare_loop(a, &cmd, want, None)?;
+    let sink = tempfile::Builder::new()
+        .prefix("ringmon-stress-bare-")
+        .tempdir_in(d.socket.parent().unwrap_or(Path::new("/")))
+        .context(
+            "a directory for the bare loop's files in the daemon's root, where its logs are",
+        )?;
+    let stored = bare_loop(a, &cmd, want, Some(sink.path()))?;
+    drop(sink);
     let ratio = ringmon.0.cpu_per_mb() / bare.cpu_per_mb();
+    let stored_ratio = ringmon.0.cpu_per_mb() / stored.cpu_per_mb();
     let (m, rss) = (&ringmon.0, &ringmon.1);
     let mut table = format!(
         "flood: {} containers, tty={}, each {} lines of {LINE_BYTES} bytes ({} bytes read per container)\n",
@@ -152,7 +167,15 @@ pub fn run(d: &Daemon, a: &FloodArgs) -> Result<Output> {
         bare.cpu_per_mb() * 1000.0
     ));
     table.push_str(&format!(
-        "  ringmon/bare CPU per MB: {ratio:.2}x (reading and logging vs reading)\n"
+        "  bare poll+read+write loop (raw bytes to files beside the logs): {:.1} MB/s, CPU {:.3} s = {:.2} ms per MB\n",
+        stored.mb_per_s(),
+        stored.cpu,
+        stored.cpu_per_mb() * 1000.0
+    ));
+    table.push_str(&format!(
+        "  ringmon/bare CPU per MB: {ratio:.2}x (reading and logging vs reading); \
+         {stored_ratio:.2}x against reading and writing (read+write over read alone: {:.2}x)\n",
+        stored.cpu_per_mb() / bare.cpu_per_mb()
     ));
     let json = json!({"scenario": "flood", "tty": a.tty, "count": a.count,
         "bytes_per_container": want, "bytes_written": want * a.count as u64,
@@ -161,7 +184,10 @@ pub fn run(d: &Daemon, a: &FloodArgs) -> Result<Output> {
         "rss_before": rss.before, "rss_max": rss.max, "rss_bound": rss.bound,
         "bare": {"bytes": bare.bytes, "seconds": bare.seconds, "mb_per_second": bare.mb_per_s(),
                  "cpu_seconds": bare.cpu, "cpu_ms_per_mb": bare.cpu_per_mb() * 1000.0},
-        "cpu_per_mb_ratio": ratio});
+        "bare_write": {"bytes": stored.bytes, "seconds": stored.seconds,
+                 "mb_per_second": stored.mb_per_s(), "cpu_seconds": stored.cpu,
+                 "cpu_ms_per_mb": stored.cpu_per_mb() * 1000.0},
+        "cpu_per_mb_ratio": ratio, "cpu_per_mb_ratio_bare_write": stored_ratio});
     Ok(Output { table, json })
 }
 
@@ -246,12 +272,23 @@ fn flood_daemon(d: &Daemon, a: &FloodArgs, cmd: &[String], want: u64) -> Result<
     ))
 }
 
-/// The same writers on this process's ptys or pipes, read by this thread with poll + read.
-fn bare_loop(a: &FloodArgs, cmd: &[String], want: u64) -> Result<Measured> {
+/// The same writers on this process's ptys or pipes, read by this thread with poll + read;
+/// with `sink`, every chunk is also written to a file of its own in that directory.
+fn bare_loop(a: &FloodArgs, cmd: &[String], want: u64, sink: Option<&Path>) -> Result<Measured> {
     use rustix::event::{poll, PollFd, PollFlags};
     let mut readers: Vec<OwnedFd> = Vec::new();
+    let mut files: Vec<std::fs::File> = Vec::new();
     let mut children = Vec::new();
-    for _ in 0..a.count {
+    for i in 0..a.count {
+        if let Some(dir) = sink {
+            let path = dir.join(format!("writer-{i}.out"));
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("create {}", path.display()))?;
+            files.push(f);
+        }
         let (reader, writer) = if a.tty { pty()? } else { pipe()? };
         let child = Command::new(&cmd[0])
             .args(&cmd[1..])
@@ -284,7 +321,12 @@ fn bare_loop(a: &FloodArgs, cmd: &[String], want: u64) -> Result<Measured> {
         for i in ready {
             match rustix::io::read(readers[i].as_fd(), &mut buf) {
                 Ok(0) | Err(rustix::io::Errno::IO) => open.retain(|&j| j != i),
-                Ok(n) => got[i] += n as u64,
+                Ok(n) => {
+                    got[i] += n as u64;
+                    if let Some(f) = files.get_mut(i) {
+                        f.write_all(&buf[..n]).context("write a bare-loop file")?;
+                    }
+                }
                 Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e).context("read a bare-loop writer"),
             }
