@@ -269,3 +269,64 @@ fn bad_warm_flags_are_refused_with_the_flag_named() {
         );
     }
 }
+
+/// What a container sees of its mounts and /dev, without the ids that differ between any
+/// two containers (mount ids, device numbers of anonymous file systems).
+fn mount_view(c: &mut ringmon::api::client::Client, extra: Value) -> (String, String) {
+    let mut req = json!({"args": ["sh", "-c", "cat /proc/self/mountinfo; echo ==; ls -la /dev /dev/pts | sed 's/ [A-Z][a-z][a-z] .* / /'"]});
+    if let (Some(r), Some(e)) = (req.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    let (code, out, id) = run_api(c, req);
+    delete(c, &id);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, 0, "{text}");
+    let (mounts, dev) = text.split_once("==\n").expect("both parts");
+    // mountinfo: id parent major:minor root mountpoint options [optional...] - fstype source super
+    let mut lines: Vec<String> = mounts
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|&x| x == "-").expect("separator");
+            format!("{} {} {} | {}", f[3], f[4], f[5], f[sep + 1..].join(" "))
+        })
+        .collect();
+    lines.sort();
+    (lines.join("\n"), dev.to_string())
+}
+
+#[test]
+fn a_root_built_ahead_is_the_root_a_cold_init_builds_and_other_jobs_build_their_own() {
+    let _g = shared();
+    let warm_d = TestDaemon::start();
+    let cold_d = TestDaemon::start_with(&["--warm-inits", "0"]);
+    let (before_w, before_c) = (warm_d.baseline(), cold_d.baseline());
+    let (mut w, mut c) = (warm_d.client(), cold_d.client());
+    let ahead = mount_view(&mut w, json!({}));
+    let stats = warm(&warm_d);
+    assert_eq!(
+        (stats["taken"].as_u64(), stats["root_built_ahead"].as_u64()),
+        (Some(1), Some(1)),
+        "the warm init used the root it built ahead: {stats}"
+    );
+    let cold = mount_view(&mut c, json!({}));
+    assert_eq!(ahead.0, cold.0, "the same mounts, with the same options");
+    assert_eq!(ahead.1, cold.1, "the same /dev");
+    // A volume makes another root: the next warm init drops the one it built and builds
+    // this one, which has the volume.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("marker"), "v").expect("marker");
+    let vol = json!({"volumes": [format!("{}:/mnt:ro", dir.path().display())]});
+    let with_volume = mount_view(&mut w, vol.clone());
+    let stats = warm(&warm_d);
+    assert_eq!(
+        (stats["taken"].as_u64(), stats["root_built_ahead"].as_u64()),
+        (Some(2), Some(1)),
+        "{stats}"
+    );
+    let cold_volume = mount_view(&mut c, vol);
+    assert_eq!(with_volume, cold_volume);
+    assert!(with_volume.0.contains(" /mnt ro,"), "{}", with_volume.0);
+    warm_d.assert_back_to(&before_w);
+    cold_d.assert_back_to(&before_c);
+}

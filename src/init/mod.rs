@@ -25,8 +25,9 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::runtime::handshake::{self, FromInit, HandshakeError, Job};
+use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
 use crate::runtime::sealed_exe;
+use crate::runtime::spec::plan::ContainerPlan;
 use crate::sys::exec::{close_range_cloexec, execve, CStrArray};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +101,10 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
         Ok(dir) => Some(rootfs::stage(&dir).map_err(|e| ("stage the mount namespace", e.into()))?),
         Err(_) => None,
     };
-    let (job, fds) = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
+    // Mount points and device nodes get exactly the modes asked for; the spec's umask is
+    // set once the container is built.
+    rustix::process::umask(rustix::fs::Mode::empty());
+    let (job, fds, built) = wait_for_job(sync, staged.as_ref())?;
     let plan = &job.container;
     // First, so that everything the container does from here on is accounted and limited.
     join_cgroups(&plan.cgroup_procs).map_err(|e| ("cgroup", e))?;
@@ -112,11 +116,25 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
             )
         })?;
     }
-    // Mount points and device nodes get exactly the modes asked for; the spec's umask is
-    // set once the container is built.
-    rustix::process::umask(rustix::fs::Mode::empty());
     namespaces::join(&plan.join).map_err(|e| ("namespaces", e.into()))?;
-    let root = rootfs::prepare(plan, staged.as_ref()).map_err(|e| ("rootfs", e.into()))?;
+    // A root built ahead serves if the job's is the same and nothing joined or made since
+    // (a mount namespace, a cgroup namespace for a cgroup mount) would change it.
+    let fits = |ahead: &ContainerPlan| {
+        rootfs::same_root(ahead, plan) && plan.join.is_empty() && !plan.unshare_cgroup_ns
+    };
+    let (root, root_built_ahead) = match (built, staged.as_ref()) {
+        (Some((ahead, root)), _) if fits(&ahead) => (root, true),
+        (built, st) => {
+            if let (Some(_), Some(st)) = (built, st) {
+                st.discard_root().map_err(|e| ("rootfs", e.into()))?;
+            }
+            (
+                rootfs::build(plan, st).map_err(|e| ("rootfs", e.into()))?,
+                false,
+            )
+        }
+    };
+    rootfs::configure(plan).map_err(|e| ("rootfs", e.into()))?;
     match staged {
         Some(st) => rootfs::enter(root, st, plan.readonly_root),
         None => rootfs::pivot(root, plan.readonly_root),
@@ -143,11 +161,47 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // The pty master goes to the daemon before anything about the command is looked at, so
     // the daemon holds the terminal when an exec error is written to it (crun#1524).
     let fds: Vec<_> = master.iter().map(|m| m.as_fd()).collect();
-    handshake::send(sync.as_fd(), &FromInit::Ready, &fds).map_err(|e| ("send ready", e.into()))?;
+    handshake::send(sync.as_fd(), &FromInit::Ready { root_built_ahead }, &fds)
+        .map_err(|e| ("send ready", e.into()))?;
     drop(master);
     handshake::expect_start(sync.as_fd()).map_err(|e| ("wait for start", e.into()))?;
     let late_filter = filter.filter(|_| plan.no_new_privileges);
     Ok(exec(sync, &job, late_filter.as_ref()))
+}
+
+/// Waits for the job. A warm init may first get a plan to build a root from ahead of it
+/// (`ToInit::Prebuild`): that root comes back with its plan. A build that fails is undone
+/// and forgotten (the job's own build then reports whatever is wrong).
+#[allow(clippy::type_complexity)]
+fn wait_for_job(
+    sync: &OwnedFd,
+    staged: Option<&rootfs::Staged>,
+) -> Result<(Job, Vec<OwnedFd>, Option<(ContainerPlan, OwnedFd)>), (&'static str, InitError)> {
+    let mut built = None;
+    loop {
+        match handshake::expect_job_or_prebuild(sync.as_fd())
+            .map_err(|e| ("receive job", e.into()))?
+        {
+            (ToInit::Job(job), fds) => return Ok((*job, fds, built)),
+            (ToInit::Prebuild(plan), _) => {
+                let Some(st) = staged else { continue };
+                if built.is_some() {
+                    continue;
+                }
+                match rootfs::build(&plan, Some(st)) {
+                    Ok(root) => built = Some((*plan, root)),
+                    Err(_) => st.discard_root().map_err(|e| ("rootfs", e.into()))?,
+                }
+            }
+            (other, _) => {
+                let e = handshake::HandshakeError::Unexpected {
+                    expected: "job",
+                    got: format!("{other:?}"),
+                };
+                return Err(("receive job", e.into()));
+            }
+        }
+    }
 }
 
 /// Moves this process into each of the container's cgroups ("0" means the writer).

@@ -66,12 +66,24 @@ fn proc_fd(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Steps 1-6: everything up to the pivot. Returns the new root's directory fd.
+/// Whether two plans build the same root (`build` reads only these fields), so that a root
+/// built ahead for one (a warm init's) serves the other.
+pub fn same_root(a: &ContainerPlan, b: &ContainerPlan) -> bool {
+    a.rootfs == b.rootfs
+        && a.host_root_at == b.host_root_at
+        && a.root_propagation == b.root_propagation
+        && a.mounts == b.mounts
+        && a.masked_paths == b.masked_paths
+        && a.readonly_paths == b.readonly_paths
+}
+
+/// Steps 1-6 up to the pivot, and `configure` after: the root and its mounts, masked and
+/// read-only paths (what `same_root` compares). Returns the new root's directory fd.
 ///
 /// After `stage`, the root is built in place on the staging tmpfs (its `new`): a detached
 /// copy of the host's "/" (not recursive) or of the bundle's rootfs (recursive) is attached
 /// there, and given the spec's rootfsPropagation; `enter` then needs no move.
-pub fn prepare(plan: &ContainerPlan, staged: Option<&Staged>) -> Result<OwnedFd, RootfsError> {
+pub fn build(plan: &ContainerPlan, staged: Option<&Staged>) -> Result<OwnedFd, RootfsError> {
     let propagation = MountPropagationFlags::from_bits_retain(plan.root_propagation);
     rustix::mount::mount_change("/", propagation).map_err(sys("mount --make-rslave", "/"))?;
     let (root_path, recursive) = match &plan.host_root_at {
@@ -116,6 +128,17 @@ pub fn prepare(plan: &ContainerPlan, staged: Option<&Staged>) -> Result<OwnedFd,
     for m in &plan.mounts {
         ctx.mount(m)?;
     }
+    for p in &plan.masked_paths {
+        ctx.mask(p)?;
+    }
+    for p in &plan.readonly_paths {
+        ctx.make_readonly(p)?;
+    }
+    Ok(root)
+}
+
+/// What the plan sets besides the root: hostname, domain name, sysctls, oom_score_adj.
+pub fn configure(plan: &ContainerPlan) -> Result<(), RootfsError> {
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes()).map_err(sys("sethostname", h.clone()))?;
     }
@@ -139,13 +162,7 @@ pub fn prepare(plan: &ContainerPlan, staged: Option<&Staged>) -> Result<OwnedFd,
             }
         })?;
     }
-    for p in &plan.masked_paths {
-        ctx.mask(p)?;
-    }
-    for p in &plan.readonly_paths {
-        ctx.make_readonly(p)?;
-    }
-    Ok(root)
+    Ok(())
 }
 
 /// The mount namespace staged before the job (`stage`): its root, an empty tmpfs.
@@ -219,6 +236,27 @@ fn attach_copy(source: &str, recursive: bool, st: &Staged) -> Result<OwnedFd, Ro
         Mode::empty(),
     )
     .map_err(sys("openat", "new root (staging tmpfs)"))
+}
+
+impl Staged {
+    /// Undoes a `build` on the staging tmpfs (a warm init's root built ahead, not the
+    /// job's): the tree at `new` is made private (so that its unmount propagates nowhere)
+    /// and detached, with every mount below it.
+    pub fn discard_root(&self) -> Result<(), RootfsError> {
+        let new = format!("/proc/self/fd/{}/new", self.tmpfs.as_raw_fd());
+        rustix::mount::mount_change(
+            new.as_str(),
+            MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+        )
+        .map_err(sys(
+            "mount --make-rprivate",
+            "the root built ahead (/new of the staging tmpfs)",
+        ))?;
+        rustix::mount::unmount(new.as_str(), UnmountFlags::DETACH).map_err(sys(
+            "umount2",
+            "the root built ahead (/new of the staging tmpfs)",
+        ))
+    }
 }
 
 /// Step 7 after `stage`: the root was built on the staging tmpfs; the host's tree is

@@ -40,6 +40,9 @@ pub struct Job {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToInit {
+    /// To a warm init, before its job: the root to build ahead (the embedded default's),
+    /// which the job uses if its root is the same (`rootfs::same_root`).
+    Prebuild(Box<super::spec::plan::ContainerPlan>),
     /// The job; in pipe mode followed by fds: stdout, stderr, [stdin].
     Job(Box<Job>),
     /// Exec the command now.
@@ -50,7 +53,11 @@ pub enum ToInit {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromInit {
     /// Set up and waiting for Start. In tty mode the pty master comes with it.
-    Ready,
+    /// `root_built_ahead`: the root was the one a warm init built before its job.
+    Ready {
+        #[serde(default)]
+        root_built_ahead: bool,
+    },
     /// A setup step failed; the init exits after sending this.
     SetupFailed { step: String, message: String },
     /// The exec of the user's command failed; the init exits with `exit_code` after this.
@@ -155,9 +162,22 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
 
 /// A blocking receive for the init, naming what it expected when something else arrives.
 pub fn expect_job(sock: BorrowedFd<'_>) -> Result<(Job, Vec<OwnedFd>), HandshakeError> {
+    match expect_job_or_prebuild(sock)? {
+        (ToInit::Job(job), fds) => Ok((*job, fds)),
+        (other, _) => Err(HandshakeError::Unexpected {
+            expected: "job",
+            got: format!("{other:?}"),
+        }),
+    }
+}
+
+/// The first message a warm init waits for: its job, or the root to build before it.
+pub fn expect_job_or_prebuild(
+    sock: BorrowedFd<'_>,
+) -> Result<(ToInit, Vec<OwnedFd>), HandshakeError> {
     let mut buf = Vec::new();
     match recv::<ToInit>(sock, &mut buf)? {
-        Some((ToInit::Job(job), fds)) => Ok((*job, fds)),
+        Some((m @ (ToInit::Job(_) | ToInit::Prebuild(_)), fds)) => Ok((m, fds)),
         Some((other, _)) => Err(HandshakeError::Unexpected {
             expected: "job",
             got: format!("{other:?}"),

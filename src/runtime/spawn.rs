@@ -216,6 +216,25 @@ impl Booting {
         }
     }
 
+    /// A warm init runs at SCHED_IDLE while it waits (and gets ready: its start-up, the
+    /// staging, the root built ahead), so that it takes no CPU from the containers being
+    /// made and run; it is back to SCHED_OTHER when taken, before its job is sent.
+    pub fn set_idle(&self, idle: bool) -> Result<(), SpawnError> {
+        crate::sys::process::set_idle_policy(self.pid, idle).map_err(|e| {
+            SpawnError::Io(io::Error::other(format!(
+                "sched_setscheduler {} {}: {e}",
+                self.pid,
+                if idle { "SCHED_IDLE" } else { "SCHED_OTHER" }
+            )))
+        })
+    }
+
+    /// A warm init's root to build ahead (`ToInit::Prebuild`), sent before its job.
+    pub fn send_prebuild(&self, msg: &handshake::Encoded) -> Result<(), SpawnError> {
+        handshake::send_encoded(self.sync.as_fd(), msg, &[])?;
+        Ok(())
+    }
+
     /// SIGKILL through the pidfd (never blocks); the handshake socket closes. The pidfd is
     /// the caller's, to reap the init with.
     pub fn kill(self) -> Fd {

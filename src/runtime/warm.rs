@@ -13,10 +13,20 @@
 //! into the copy, so the daemon watches its own mount table (`/proc/self/mountinfo` reports
 //! each change to poll(2) as POLLPRI, once) and never hands out an init cloned before the
 //! last change: a changed table discards the pool, and that create is cloned for.
+//!
+//! Each warm init also builds a root ahead: the daemon sends it the embedded default's
+//! plan (`ToInit::Prebuild`) after the clone, and the init makes that root and its ~25
+//! mounts (proc, dev and its nodes, devpts, shm, mqueue, sys, the masked and read-only
+//! paths) on its staging tmpfs while it waits. A job whose root is the same
+//! (`init::rootfs::same_root`) uses it; any other job's init detaches it and builds its own.
+//! The root is a non-recursive copy of the host's "/", so a later host mount does not make
+//! it stale (and a changed mount table discards the pool anyway).
 
 use std::collections::VecDeque;
 
+use super::handshake::{Encoded, ToInit};
 use super::spawn::{clone_init, Booting, NewNamespaces};
+use super::spec::plan::ContainerPlan;
 use crate::fd_ledger::{Fd, Owner};
 
 /// The namespaces a warm init may be made with, by their OCI names.
@@ -74,6 +84,9 @@ pub struct WarmCounts {
     pub died: u64,
     /// Refills whose clone failed.
     pub refill_failed: u64,
+    /// Containers whose init used the root it built ahead (`Prebuild`).
+    #[serde(default)]
+    pub root_built_ahead: u64,
 }
 
 pub struct WarmInits {
@@ -82,6 +95,8 @@ pub struct WarmInits {
     /// Where inits stage their mount namespace (`NewNamespaces::stage`).
     stage: std::path::PathBuf,
     inits: VecDeque<Booting>,
+    /// The root every warm init builds ahead, encoded once (None: they build none).
+    prebuild: Option<Encoded>,
     /// Inits out of the pool (stale, dead, shutdown), for the daemon to kill and reap
     /// (`take_gone`).
     gone: Vec<Booting>,
@@ -96,11 +111,24 @@ impl WarmInits {
     /// `want` inits with the namespaces of `flags`; none when `want` is 0 or the mount
     /// table cannot be watched (the error says why).
     pub fn new(want: usize, flags: i32, stage: std::path::PathBuf) -> (Self, Option<String>) {
+        let prebuild = default_root(&stage).and_then(|plan| {
+            Encoded::new(&ToInit::Prebuild(Box::new(plan))).map_err(|e| e.to_string())
+        });
+        let (prebuild, why) = match prebuild {
+            Ok(p) => (Some(p), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "the embedded default's root: {e}: warm inits build no root ahead"
+                )),
+            ),
+        };
         let mut w = Self {
             want,
             flags,
             stage,
             inits: VecDeque::new(),
+            prebuild,
             gone: Vec::new(),
             mounts: None,
             counts: WarmCounts::default(),
@@ -108,6 +136,9 @@ impl WarmInits {
         };
         if want == 0 {
             return (w, None);
+        }
+        if why.is_some() {
+            return (w, why);
         }
         match rustix::fs::open(
             "/proc/self/mountinfo",
@@ -145,7 +176,7 @@ impl WarmInits {
         }
         self.drop_if_stale();
         while let Some(b) = self.inits.pop_front() {
-            if b.waiting() {
+            if b.waiting() && b.set_idle(false).is_ok() {
                 self.counts.taken += 1;
                 return Some(b.adopt(owner));
             }
@@ -172,6 +203,13 @@ impl WarmInits {
         while self.inits.len() < self.want {
             match clone_init(exe, slot, &ns, Owner::Warm) {
                 Ok(b) => {
+                    // Not fatal: an init left at SCHED_OTHER only competes for the CPU.
+                    let _ = b.set_idle(true);
+                    // If the send fails (the init died, its socket buffer is full), the init
+                    // builds no root ahead: a datagram arrives whole or not at all.
+                    if let Some(msg) = &self.prebuild {
+                        let _ = b.send_prebuild(msg);
+                    }
                     self.inits.push_back(b);
                     self.failing = false;
                 }
@@ -217,6 +255,18 @@ impl WarmInits {
             Err(_) => true,
         }
     }
+}
+
+/// The embedded default's container plan (what a create without bundle or rootfs gets,
+/// up to its command, hostname and cgroups): the root warm inits build ahead.
+pub fn default_root(stage: &std::path::Path) -> Result<ContainerPlan, String> {
+    let o = super::spec::Overrides {
+        args: &["true".to_string()],
+        ..Default::default()
+    };
+    super::spec::prepare(super::spec::Source::Host, &o, "warm", stage)
+        .map(|p| p.plan)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

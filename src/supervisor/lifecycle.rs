@@ -575,7 +575,8 @@ impl Daemon {
 
     fn on_init_message(&mut self, key: usize, msg: FromInit, fds: Vec<std::os::fd::OwnedFd>) {
         match msg {
-            FromInit::Ready => {
+            FromInit::Ready { root_built_ahead } => {
+                self.warm.counts.root_built_ahead += u64::from(root_built_ahead);
                 let ct = &mut self.containers[key];
                 if ct.tty {
                     let Some(master) = fds.into_iter().next() else {
