@@ -129,6 +129,8 @@ pub struct Booting {
     pub pidfd: Fd,
     sync: Fd,
     owner: Owner,
+    /// At SCHED_IDLE (`set_idle`): a warm init that waits.
+    idle: bool,
 }
 
 /// Clones `ringmon init` from the sealed memfd into the namespaces of `ns`.
@@ -160,6 +162,7 @@ pub fn clone_init(
         pidfd,
         sync,
         owner,
+        idle: false,
     })
 }
 
@@ -219,14 +222,19 @@ impl Booting {
     /// A warm init runs at SCHED_IDLE while it waits (and gets ready: its start-up, the
     /// staging, the root built ahead), so that it takes no CPU from the containers being
     /// made and run; it is back to SCHED_OTHER when taken, before its job is sent.
-    pub fn set_idle(&self, idle: bool) -> Result<(), SpawnError> {
+    pub fn set_idle(&mut self, idle: bool) -> Result<(), SpawnError> {
+        if self.idle == idle {
+            return Ok(());
+        }
         crate::sys::process::set_idle_policy(self.pid, idle).map_err(|e| {
             SpawnError::Io(io::Error::other(format!(
                 "sched_setscheduler {} {}: {e}",
                 self.pid,
                 if idle { "SCHED_IDLE" } else { "SCHED_OTHER" }
             )))
-        })
+        })?;
+        self.idle = idle;
+        Ok(())
     }
 
     /// A warm init's root to build ahead (`ToInit::Prebuild`), sent before its job.

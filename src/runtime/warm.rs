@@ -175,7 +175,7 @@ impl WarmInits {
             return None;
         }
         self.drop_if_stale();
-        while let Some(b) = self.inits.pop_front() {
+        while let Some(mut b) = self.inits.pop_front() {
             if b.waiting() && b.set_idle(false).is_ok() {
                 self.counts.taken += 1;
                 return Some(b.adopt(owner));
@@ -202,7 +202,7 @@ impl WarmInits {
         };
         while self.inits.len() < self.want {
             match clone_init(exe, slot, &ns, Owner::Warm) {
-                Ok(b) => {
+                Ok(mut b) => {
                     // Not fatal: an init left at SCHED_OTHER only competes for the CPU.
                     let _ = b.set_idle(true);
                     // If the send fails (the init died, its socket buffer is full), the init
