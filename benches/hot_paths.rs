@@ -8,30 +8,23 @@ fn log_format(c: &mut Criterion) {
     let mut out = Vec::with_capacity(64 * 1024);
     // A flood's read: 40 lines of 101 bytes (`yes` of a 100-character line), 4 KiB.
     let flood = [[b'y'; 100].as_slice(), b"\n"].concat().repeat(40);
-    c.bench_function("cri_format_4KiB_of_101B_lines", |b| {
-        b.iter(|| {
-            out.clear();
-            format_chunk(
-                &mut clock,
-                (1_700_000_000, 123),
-                Stream::Stdout,
-                black_box(&flood),
-                &mut out,
-            )
-        })
-    });
-    c.bench_function("cri_format_512B_chunk", |b| {
-        b.iter(|| {
-            out.clear();
-            format_chunk(
-                &mut clock,
-                (1_700_000_000, 123),
-                Stream::Stdout,
-                black_box(&chunk),
-                &mut out,
-            )
-        })
-    });
+    for (name, chunk) in [
+        ("cri_format_4KiB_of_101B_lines", &flood),
+        ("cri_format_512B_chunk", &chunk),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                format_chunk(
+                    &mut clock,
+                    (1_700_000_000, 123),
+                    Stream::Stdout,
+                    black_box(chunk),
+                    &mut out,
+                )
+            })
+        });
+    }
 }
 
 fn protocol(c: &mut Criterion) {

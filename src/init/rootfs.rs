@@ -240,22 +240,22 @@ fn attach_copy(source: &str, recursive: bool, st: &Staged) -> Result<OwnedFd, Ro
 
 impl Staged {
     /// Undoes a `build` on the staging tmpfs (a warm init's root built ahead, not the
-    /// job's): the tree at `new` is made private (so that its unmount propagates nowhere)
-    /// and detached, with every mount below it.
+    /// job's): the tree at `new` is detached, with every mount below it.
     pub fn discard_root(&self) -> Result<(), RootfsError> {
-        let new = format!("/proc/self/fd/{}/new", self.tmpfs.as_raw_fd());
+        self.detach("new", "the root built ahead (/new of the staging tmpfs)")
+    }
+
+    /// Detaches the tree at `dir` of the staging tmpfs, made private first: with a shared
+    /// rootfsPropagation its mounts may be peers of the root's, and its unmount would
+    /// propagate to them (the root would lose /dev).
+    fn detach(&self, dir: &str, what: &str) -> Result<(), RootfsError> {
+        let path = format!("/proc/self/fd/{}/{dir}", self.tmpfs.as_raw_fd());
         rustix::mount::mount_change(
-            new.as_str(),
+            path.as_str(),
             MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
         )
-        .map_err(sys(
-            "mount --make-rprivate",
-            "the root built ahead (/new of the staging tmpfs)",
-        ))?;
-        rustix::mount::unmount(new.as_str(), UnmountFlags::DETACH).map_err(sys(
-            "umount2",
-            "the root built ahead (/new of the staging tmpfs)",
-        ))
+        .map_err(sys("mount --make-rprivate", what))?;
+        rustix::mount::unmount(path.as_str(), UnmountFlags::DETACH).map_err(sys("umount2", what))
     }
 }
 
@@ -264,21 +264,7 @@ impl Staged {
 pub fn enter(root: OwnedFd, staged: Staged, readonly: bool) -> Result<(), RootfsError> {
     // The host's tree, through the tmpfs (outside this chroot): nothing of it stays
     // reachable.
-    let old = format!("/proc/self/fd/{}/old", staged.tmpfs.as_raw_fd());
-    // Private first: with a shared rootfsPropagation the root's mounts are peers of mounts
-    // in that tree, and its unmount would propagate to them (the root would lose /dev).
-    rustix::mount::mount_change(
-        old.as_str(),
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .map_err(sys(
-        "mount --make-rprivate",
-        "the host's tree (/old of the staging tmpfs)",
-    ))?;
-    rustix::mount::unmount(old.as_str(), UnmountFlags::DETACH).map_err(sys(
-        "umount2",
-        "the host's tree (/old of the staging tmpfs)",
-    ))?;
+    staged.detach("old", "the host's tree (/old of the staging tmpfs)")?;
     drop(staged);
     rustix::process::fchdir(&root).map_err(sys("fchdir", "new root"))?;
     rustix::process::chroot(".").map_err(sys("chroot", "new root"))?;

@@ -109,7 +109,8 @@ pub struct WarmInits {
 
 impl WarmInits {
     /// `want` inits with the namespaces of `flags`; none when `want` is 0 or the mount
-    /// table cannot be watched (the error says why).
+    /// table cannot be watched (the error says why; a warning too when there is no root
+    /// to build ahead).
     pub fn new(want: usize, flags: i32, stage: std::path::PathBuf) -> (Self, Option<String>) {
         let prebuild = default_root(&stage).and_then(|plan| {
             Encoded::new(&ToInit::Prebuild(Box::new(plan))).map_err(|e| e.to_string())
@@ -137,9 +138,7 @@ impl WarmInits {
         if want == 0 {
             return (w, None);
         }
-        if why.is_some() {
-            return (w, why);
-        }
+        // Without a root to build ahead the pool still serves (it only saves less).
         match rustix::fs::open(
             "/proc/self/mountinfo",
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
@@ -147,7 +146,7 @@ impl WarmInits {
         ) {
             Ok(fd) => {
                 w.mounts = Some(Fd::new(fd, Owner::Daemon, "mount table watch"));
-                (w, None)
+                (w, why)
             }
             Err(e) => {
                 w.want = 0;
