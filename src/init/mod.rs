@@ -190,7 +190,11 @@ fn wait_for_job(
                 }
                 match rootfs::build(&plan, Some(st)) {
                     Ok(root) => built = Some((*plan, root)),
-                    Err(_) => st.discard_root().map_err(|e| ("rootfs", e.into()))?,
+                    // Nothing may be attached yet (the copy failed); whatever is, the
+                    // job's root is attached over it and it dies with the namespace.
+                    Err(_) => {
+                        let _ = st.discard_root();
+                    }
                 }
             }
             (other, _) => {
