@@ -25,7 +25,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
+use crate::runtime::handshake::{self, BeforeStart, FromInit, HandshakeError, Job};
 use crate::runtime::sealed_exe;
 use crate::runtime::spec::plan::ContainerPlan;
 use crate::sys::exec::{close_range_cloexec, execve, CStrArray};
@@ -179,11 +179,10 @@ fn wait_for_job(
 ) -> Result<(Job, Vec<OwnedFd>, Option<(ContainerPlan, OwnedFd)>), (&'static str, InitError)> {
     let mut built = None;
     loop {
-        match handshake::expect_job_or_prebuild(sync.as_fd())
-            .map_err(|e| ("receive job", e.into()))?
-        {
-            (ToInit::Job(job), fds) => return Ok((*job, fds, built)),
-            (ToInit::Prebuild(plan), _) => {
+        let first = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
+        match first {
+            BeforeStart::Job(job, fds) => return Ok((*job, fds, built)),
+            BeforeStart::Prebuild(plan) => {
                 let Some(st) = staged else { continue };
                 if built.is_some() {
                     continue;
@@ -196,13 +195,6 @@ fn wait_for_job(
                         let _ = st.discard_root();
                     }
                 }
-            }
-            (other, _) => {
-                let e = handshake::HandshakeError::Unexpected {
-                    expected: "job",
-                    got: format!("{other:?}"),
-                };
-                return Err(("receive job", e.into()));
             }
         }
     }

@@ -160,24 +160,20 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
     Ok(Some((msg, fds)))
 }
 
-/// A blocking receive for the init, naming what it expected when something else arrives.
-pub fn expect_job(sock: BorrowedFd<'_>) -> Result<(Job, Vec<OwnedFd>), HandshakeError> {
-    match expect_job_or_prebuild(sock)? {
-        (ToInit::Job(job), fds) => Ok((*job, fds)),
-        (other, _) => Err(HandshakeError::Unexpected {
-            expected: "job",
-            got: format!("{other:?}"),
-        }),
-    }
+/// What an init receives first: its job (with its fds), or, for a warm init, the root to
+/// build before it (`ToInit::Prebuild`).
+#[derive(Debug)]
+pub enum BeforeStart {
+    Job(Box<Job>, Vec<OwnedFd>),
+    Prebuild(Box<super::spec::plan::ContainerPlan>),
 }
 
-/// The first message a warm init waits for: its job, or the root to build before it.
-pub fn expect_job_or_prebuild(
-    sock: BorrowedFd<'_>,
-) -> Result<(ToInit, Vec<OwnedFd>), HandshakeError> {
+/// A blocking receive for the init, naming what it expected when something else arrives.
+pub fn expect_job(sock: BorrowedFd<'_>) -> Result<BeforeStart, HandshakeError> {
     let mut buf = Vec::new();
     match recv::<ToInit>(sock, &mut buf)? {
-        Some((m @ (ToInit::Job(_) | ToInit::Prebuild(_)), fds)) => Ok((m, fds)),
+        Some((ToInit::Job(job), fds)) => Ok(BeforeStart::Job(job, fds)),
+        Some((ToInit::Prebuild(plan), _)) => Ok(BeforeStart::Prebuild(plan)),
         Some((other, _)) => Err(HandshakeError::Unexpected {
             expected: "job",
             got: format!("{other:?}"),
@@ -238,7 +234,10 @@ mod tests {
             &[r.as_fd(), w.as_fd()],
         )
         .expect("send");
-        let (got, fds) = expect_job(b.as_fd()).expect("recv");
+        let BeforeStart::Job(got, fds) = expect_job(b.as_fd()).expect("recv") else {
+            panic!("a job was sent")
+        };
+        let got = *got;
         assert_eq!(got, job);
         assert_eq!(fds.len(), 2);
         let flags = rustix::io::fcntl_getfd(&fds[0]).expect("getfd");

@@ -259,13 +259,15 @@ impl WarmInits {
 /// The embedded default's container plan (what a create without bundle or rootfs gets,
 /// up to its command, hostname and cgroups): the root warm inits build ahead.
 pub fn default_root(stage: &std::path::Path) -> Result<ContainerPlan, String> {
+    embedded_default(stage).map(|p| p.plan)
+}
+
+fn embedded_default(stage: &std::path::Path) -> Result<super::spec::Prepared, String> {
     let o = super::spec::Overrides {
         args: &["true".to_string()],
         ..Default::default()
     };
-    super::spec::prepare(super::spec::Source::Host, &o, "warm", stage)
-        .map(|p| p.plan)
-        .map_err(|e| e.to_string())
+    super::spec::prepare(super::spec::Source::Host, &o, "warm", stage).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -290,17 +292,7 @@ mod tests {
 
     #[test]
     fn the_default_warm_namespaces_are_the_embedded_default_specs() {
-        let o = super::super::spec::Overrides {
-            args: &["true".to_string()],
-            ..Default::default()
-        };
-        let p = super::super::spec::prepare(
-            super::super::spec::Source::Host,
-            &o,
-            "abc",
-            std::path::Path::new("/run/x/host-root"),
-        )
-        .expect("prepare");
+        let p = embedded_default(std::path::Path::new("/run/x/host-root")).expect("prepare");
         assert_eq!(
             p.clone_flags,
             parse_namespaces(DEFAULT_NAMESPACES).expect("parse")
