@@ -129,6 +129,12 @@ fn garbage_oversize_and_half_messages_affect_only_their_sender() {
             r#"{"v":1,"id":17,"method":"resize","params":{"id":"x","rows":0,"cols":80}}"#,
             "no such container",
         ),
+        // The log is opened after the init has its job: the init is killed and reaped,
+        // and the reply is the log's error, still a bad request.
+        (
+            r#"{"v":1,"id":18,"method":"create","params":{"args":["true"],"tty":true,"log_path":"/nonexistent-ringmon/c.log"}}"#,
+            r#""code":"bad_request","message":"log_path: openat /nonexistent-ringmon/c.log: No such file or directory"#,
+        ),
     ];
     let mut raw = UnixStream::connect(&d.socket).expect("connect");
     let mut reader = std::io::BufReader::new(raw.try_clone().expect("clone"));

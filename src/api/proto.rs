@@ -302,6 +302,10 @@ pub struct DaemonStats {
     pub version: String,
     pub uptime_seconds: f64,
     pub containers: std::collections::BTreeMap<String, usize>,
+    /// Containers creating or starting, as the daemon counts them for its warm-pool
+    /// refills (it must equal `containers`' creating + starting).
+    #[serde(default)]
+    pub containers_in_setup: usize,
     pub processes: usize,
     pub ledger_fds: usize,
     pub proc_fds: usize,

@@ -60,6 +60,10 @@ pub struct Daemon {
     pub read_again: Vec<usize>,
     pub shutting_down: bool,
     shutdown_timer: Option<OpId>,
+    /// The warm pool's refill timer (`Daemon::defer_refill`), while armed.
+    pub(crate) refill_timer: Option<OpId>,
+    /// Containers in setup (`Status::in_setup`), kept by `container::set_status`.
+    pub(crate) in_setup: usize,
     pub started: Instant,
     pub nofile: u64,
     pub orphans_reaped: u64,
@@ -221,6 +225,8 @@ impl Daemon {
             read_again: Vec::new(),
             shutting_down: false,
             shutdown_timer: None,
+            refill_timer: None,
+            in_setup: 0,
             started: Instant::now(),
             nofile,
             orphans_reaped: 0,
@@ -391,6 +397,9 @@ impl Daemon {
     }
 
     fn on_daemon_timer(&mut self, t: Token, c: Completion) {
+        if t.sub == token::timer::WARM_REFILL {
+            self.refill_timer = None;
+        }
         if c.result != -libc::ETIME {
             return;
         }
@@ -416,6 +425,7 @@ impl Daemon {
             token::timer::ACCEPT_RETRY if !self.shutting_down && self.accept_op.is_none() => {
                 self.arm_accept();
             }
+            token::timer::WARM_REFILL => self.refill_warm(),
             _ => {}
         }
     }

@@ -47,6 +47,7 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             containers: by_state,
+            containers_in_setup: self.in_setup,
             processes,
             ledger_fds: fd_ledger::count(),
             proc_fds: open.len(),

@@ -50,6 +50,8 @@ pub mod timer {
     pub const SHUTDOWN_GIVE_UP: u8 = 2;
     /// Re-arm accept after it failed (EMFILE/ENFILE) instead of spinning.
     pub const ACCEPT_RETRY: u8 = 3;
+    /// Refill the warm pool after a take whose container has not exec'd yet.
+    pub const WARM_REFILL: u8 = 4;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

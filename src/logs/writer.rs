@@ -67,6 +67,16 @@ impl LogWriter {
         Ok(Self {
             base,
             fd: Some(Fd::new(fd, owner, "log file")),
+            ..Self::closed()
+        })
+    }
+
+    /// A log with no file, for a container whose log could not be opened: it is killed
+    /// before it runs, and nothing is ever written.
+    pub fn closed() -> Self {
+        Self {
+            base: 0,
+            fd: None,
             pending: Vec::new(),
             spare: Vec::new(),
             inflight: false,
@@ -74,7 +84,7 @@ impl LogWriter {
             written_bytes: 0,
             lost_bytes: 0,
             last_error: None,
-        })
+        }
     }
 
     /// Formats one chunk of output into the buffer.

@@ -162,6 +162,11 @@ impl WarmInits {
         self.inits.iter().map(|b| b.pid).collect()
     }
 
+    /// Fewer inits wait than are wanted.
+    pub fn short(&self) -> bool {
+        self.inits.len() < self.want
+    }
+
     pub fn flags(&self) -> i32 {
         self.flags
     }
@@ -186,9 +191,8 @@ impl WarmInits {
         None
     }
 
-    /// Clones inits until `want` are waiting. Called after a create has sent its job (the
-    /// clone suspends this thread until the child's exec: it runs while the taken init
-    /// builds its container).
+    /// Clones inits until `want` are waiting (the clone suspends this thread until the
+    /// child's exec: the daemon calls this where no container waits on the loop).
     pub fn refill(&mut self, exe: &Fd, slot: &Fd) {
         if self.want == 0 {
             return;

@@ -24,6 +24,25 @@ pub enum Status {
 }
 
 impl Status {
+    /// Between a create and its answer, or a start and its exec: the daemon's loop is what
+    /// the container's client waits on.
+    pub fn in_setup(self) -> bool {
+        matches!(self, Status::Creating | Status::Starting)
+    }
+}
+
+/// Sets a container's status, keeping `in_setup` (the daemon's count of containers in
+/// setup, `Status::in_setup`) right.
+pub fn set_status(in_setup: &mut usize, ct: &mut Container, to: Status) {
+    match (ct.status.in_setup(), to.in_setup()) {
+        (false, true) => *in_setup += 1,
+        (true, false) => *in_setup = in_setup.saturating_sub(1),
+        _ => {}
+    }
+    ct.status = to;
+}
+
+impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Creating => "creating",
@@ -90,6 +109,9 @@ pub struct Container {
     pub exit: Option<ExitReport>,
     pub exec_failure: Option<ExecFailure>,
     pub setup_error: Option<String>,
+    /// What the daemon could not make after the job was sent (the state directory, the
+    /// log): the init is killed, and this is the create's reply once it is reaped.
+    pub create_error: Option<crate::api::proto::ApiError>,
     pub drain_deadline: Option<OpId>,
     pub kill_deadline: Option<OpId>,
     /// Ops in flight whose completion names this container; it is freed only at zero.

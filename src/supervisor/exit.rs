@@ -6,7 +6,7 @@ use std::io;
 use crate::api::proto::{ApiError, ErrorCode, ExitReport};
 use crate::daemon::token::ctr;
 use crate::daemon::Daemon;
-use crate::supervisor::container::{ReplyTo, Status};
+use crate::supervisor::container::{set_status, ReplyTo, Status};
 use crate::supervisor::lifecycle::now_rfc3339;
 use crate::sys::uring::Completion;
 
@@ -60,15 +60,19 @@ impl Daemon {
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default()
                 );
+                let err = ct
+                    .create_error
+                    .clone()
+                    .unwrap_or_else(|| ApiError::new(ErrorCode::SpawnFailed, msg));
                 if let Some(r) = ct.pending_create.take() {
-                    self.reply_err(r, ApiError::new(ErrorCode::SpawnFailed, msg));
+                    self.reply_err(r, err);
                 }
                 // Nobody will ever see this container: it goes away on its own.
                 self.containers[key].removing = true;
             }
             // Exec'd and already exited before the handshake EOF was seen.
             Status::Starting if ct.exec_failure.is_none() => {
-                ct.status = Status::Running;
+                set_status(&mut self.in_setup, ct, Status::Running);
                 ct.started_at = Some(now_rfc3339());
                 if let Some(r) = ct.pending_start.take() {
                     self.reply_ok(r, serde_json::json!({}));
@@ -92,6 +96,8 @@ impl Daemon {
         }
         // Orphans queued behind this child's exit can be reaped now.
         self.sweep_orphans();
+        // An init that died before its exec leaves the pool short too (`refill_warm`).
+        self.refill_warm();
     }
 
     pub(crate) fn on_drain_deadline(&mut self, key: usize, c: &Completion) {
@@ -129,7 +135,7 @@ impl Daemon {
         if !ct.ready_to_stop() {
             return;
         }
-        ct.status = Status::Stopped;
+        set_status(&mut self.in_setup, ct, Status::Stopped);
         let mut report = ct.exit.clone().unwrap_or(ExitReport {
             exit_code: -1,
             ..Default::default()

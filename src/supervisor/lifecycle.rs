@@ -5,7 +5,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::api::proto::{ApiError, CreateParams, CreateResult, ErrorCode, ExecFailure};
-use crate::cgroups::CtrCgroup;
 use crate::daemon::token::{ctr, Kind, Token};
 use crate::daemon::{Daemon, POLLIN};
 use crate::fd_ledger::Fd;
@@ -14,9 +13,13 @@ use crate::logs::writer::LogWriter;
 use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
 use crate::runtime::spawn::{clone_init, InitJob, NewNamespaces};
 use crate::runtime::spec;
-use crate::supervisor::container::{Container, OutStream, ReplyTo, Status, StdinSink};
+use crate::supervisor::container::{set_status, Container, OutStream, ReplyTo, Status, StdinSink};
 use crate::supervisor::ids;
 use crate::sys::uring::Completion;
+
+/// How long after a take the warm pool is refilled if no container has exec'd or died
+/// by then (a create that is not started at once): longer than a create -> running here.
+const WARM_REFILL_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub fn now_rfc3339() -> String {
     let mut out = Vec::with_capacity(32);
@@ -129,34 +132,33 @@ impl Daemon {
         Ok(())
     }
 
-    /// create: spawns the init and answers once it is Ready (or failed).
-    /// What a container has on the host besides its processes: its state directory, its
-    /// log and its cgroup. On failure, whatever of them was made is removed again.
-    fn provision(
+    /// What a container has on the host besides its processes and its cgroup: its state
+    /// directory and its log. Made after the job is sent, while the init builds the
+    /// container on another CPU (the init touches neither). On failure, whatever of them
+    /// was made is removed again.
+    fn make_state(
         &mut self,
         id: &str,
         log_path: Option<&str>,
         owner: crate::fd_ledger::Owner,
-        planned: &CtrCgroup,
-        writes: &[crate::cgroups::resources::Write],
-    ) -> Result<(PathBuf, PathBuf, LogWriter, CtrCgroup), ApiError> {
+    ) -> Result<(PathBuf, PathBuf, LogWriter), ApiError> {
         let dir = self.cfg.containers_dir().join(id);
         std::fs::create_dir(&dir).map_err(|e| {
             ApiError::new(ErrorCode::Internal, format!("mkdir {}: {e}", dir.display()))
         })?;
-        let fail = |code, msg: String| {
-            let _ = std::fs::remove_dir_all(&dir);
-            ApiError::new(code, msg)
-        };
         let log_path = log_path
             .map(PathBuf::from)
             .unwrap_or_else(|| dir.join("container.log"));
-        let log = LogWriter::open(&log_path, owner)
-            .map_err(|e| fail(ErrorCode::BadRequest, format!("log_path: {e}")))?;
-        let cgroup = self
-            .make_cgroup(planned, writes)
-            .map_err(|msg| fail(ErrorCode::BadRequest, msg))?;
-        Ok((dir, log_path, log, cgroup))
+        match LogWriter::open(&log_path, owner) {
+            Ok(log) => Ok((dir, log_path, log)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("log_path: {e}"),
+                ))
+            }
+        }
     }
 
     /// Kills an init that will not become a container (its create failed after the clone,
@@ -204,10 +206,27 @@ impl Daemon {
         b
     }
 
-    /// Refills the warm pool (its stale inits are given up first).
+    /// Refills the warm pool (its stale inits are given up first). The clone suspends this
+    /// thread until the child's exec (0.3-0.5 ms here), so it is done where no container
+    /// waits on the loop: when one has just exec'd its command or died (`on_sync_closed`,
+    /// `on_exit`), after a failed create, or on the refill timer (`defer_refill`).
     pub fn refill_warm(&mut self) {
+        if self.shutting_down || !self.warm.short() {
+            return;
+        }
         self.warm.refill(&self.exe, &self.spawn_slot);
         self.give_up_gone_warm();
+    }
+
+    /// After a take with no other container in setup: the pool is refilled once the
+    /// container is running (its init's job and exec go on without the loop stalled in a
+    /// clone), or by this timer if it is not started soon.
+    fn defer_refill(&mut self) {
+        if self.refill_timer.is_some() || !self.warm.short() {
+            return;
+        }
+        let t = Token::encode(Kind::Timer, crate::daemon::token::timer::WARM_REFILL, 0, 0);
+        self.refill_timer = Some(self.ring.timeout(WARM_REFILL_AFTER, t));
     }
 
     pub fn give_up_gone_warm(&mut self) {
@@ -302,27 +321,52 @@ impl Daemon {
             None => clone_init(&self.exe, &self.spawn_slot, &ns, owner)
                 .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?,
         };
-        let (dir, log_path, log, cgroup) =
-            match self.provision(&id, p.log_path.as_deref(), owner, &planned, &cgroup_writes) {
-                Ok(made) => made,
-                Err(e) => {
-                    self.give_up(booting, Some((reply, e)));
-                    self.refill_warm();
-                    return Ok(());
-                }
-            };
-        // The job goes out last; a failure to send it gives the init up. Then the pool
-        // gets its replacement, cloned while this init builds the container.
+        let cgroup = match self.make_cgroup(&planned, &cgroup_writes) {
+            Ok(cg) => cg,
+            Err(msg) => {
+                self.give_up(
+                    booting,
+                    Some((reply, ApiError::new(ErrorCode::BadRequest, msg))),
+                );
+                self.refill_warm();
+                return Ok(());
+            }
+        };
+        // The job goes out as soon as the cgroup it joins exists; the state directory and
+        // the log are made while the init builds the container. The pool's replacement
+        // is cloned later if nothing else is in setup (`defer_refill`).
         let sent = booting.send_job(&job);
-        self.refill_warm();
+        let state = self.make_state(&id, p.log_path.as_deref(), owner);
+        if self.in_setup == 0 {
+            self.defer_refill();
+        } else {
+            // Other creates and starts are under way: no quiet moment is coming, and the
+            // next create would clone its own init. Refill now, while this init works.
+            self.refill_warm();
+        }
         let spawned = match sent {
             Ok(s) => s,
             Err((e, booting)) => {
-                unprovision(&dir, cgroup);
+                if let Ok((dir, _, _)) = &state {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                let mut cgroup = cgroup;
+                let _ = cgroup.remove();
                 let e = ApiError::new(ErrorCode::SpawnFailed, e.to_string());
                 self.give_up(booting, Some((reply, e)));
                 return Ok(());
             }
+        };
+        // A state that could not be made fails the create once the init, which has its
+        // job, is killed and reaped: the container goes the way of one whose init failed.
+        let (dir, log_path, log, create_error) = match state {
+            Ok((dir, log_path, log)) => (dir, log_path, log, None),
+            Err(e) => (
+                self.cfg.containers_dir().join(&id),
+                PathBuf::new(),
+                LogWriter::closed(),
+                Some(e),
+            ),
         };
         let mut streams = Vec::new();
         if let Some(fd) = spawned.stdout {
@@ -362,7 +406,8 @@ impl Daemon {
             log,
             exit: None,
             exec_failure: None,
-            setup_error: None,
+            setup_error: create_error.as_ref().map(|e| e.message.clone()),
+            create_error,
             drain_deadline: None,
             kill_deadline: None,
             ops: 0,
@@ -390,6 +435,7 @@ impl Daemon {
             warning,
         };
         let key = self.containers.insert(c);
+        self.in_setup += 1;
         self.by_id.insert(id, key);
         self.by_name.insert(name, key);
         self.by_pid.insert(self.containers[key].pid, key);
@@ -410,6 +456,9 @@ impl Daemon {
         for idx in 0..self.containers[key].streams.len() {
             self.arm_output(key, idx);
         }
+        if self.containers[key].create_error.is_some() {
+            let _ = self.signal_container(key, libc::SIGKILL);
+        }
         Ok(())
     }
 
@@ -429,7 +478,7 @@ impl Daemon {
         };
         handshake::send(sync.as_fd(), &ToInit::Start, &[])
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("start {}: {e}", c.name)))?;
-        c.status = Status::Starting;
+        set_status(&mut self.in_setup, c, Status::Starting);
         c.pending_start = Some(reply);
         Ok(())
     }
@@ -596,8 +645,10 @@ impl Daemon {
                     self.arm_output(key, idx);
                 }
                 let ct = &mut self.containers[key];
-                if ct.status == Status::Creating {
-                    ct.status = Status::Created;
+                // A create that failed in the daemon (`create_error`) answers once its
+                // killed init is reaped, never with Ready.
+                if ct.status == Status::Creating && ct.create_error.is_none() {
+                    set_status(&mut self.in_setup, ct, Status::Created);
                     if let Some(r) = ct.pending_create.take() {
                         let res = CreateResult {
                             id: ct.id.clone(),
@@ -640,12 +691,13 @@ impl Daemon {
         let ct = &mut self.containers[key];
         ct.sync_eof = true;
         if ct.status == Status::Starting && ct.exec_failure.is_none() {
-            ct.status = Status::Running;
+            set_status(&mut self.in_setup, ct, Status::Running);
             ct.started_at = Some(now_rfc3339());
             if let Some(r) = ct.pending_start.take() {
                 self.reply_ok(r, serde_json::json!({}));
             }
         }
+        self.refill_warm();
     }
 }
 
@@ -657,12 +709,6 @@ fn new_stream(fd: Fd, stream: Stream) -> OutStream {
         done: false,
         paused: false,
     }
-}
-
-/// Undoes `provision` for a container that never came to be.
-fn unprovision(dir: &Path, mut cgroup: CtrCgroup) {
-    let _ = cgroup.remove();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// An init killed before it became a container, until its WaitId has reaped it.

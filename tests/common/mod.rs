@@ -111,6 +111,12 @@ impl TestDaemon {
             serde_json::json!([]),
             "fds outside the ledger"
         );
+        let in_state = |k: &str| stats["containers"][k].as_u64().unwrap_or(0);
+        assert_eq!(
+            stats["containers_in_setup"].as_u64(),
+            Some(in_state("creating") + in_state("starting")),
+            "the daemon's count of containers in setup is off: {stats}"
+        );
         let owned = |k: &str| stats["fds_by_owner"][k].as_u64().unwrap_or(0) as usize;
         let (zombies, children) = children_of(self.pid);
         Baseline {
