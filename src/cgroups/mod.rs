@@ -476,6 +476,24 @@ impl Cgroups {
         cpuset: bool,
         enable: (&[Controller], &[Controller]),
     ) -> Result<(), CgroupError> {
+        // The parents exist already but for a daemon's first container: one mkdir, not one
+        // per level (each costs a path walk on every create). Only where no level needs a
+        // controller enabled; ENOENT means a parent is missing, and the walk makes it.
+        if enable.0.is_empty() && enable.1.is_empty() && dir != base {
+            match self.fs.mkdir(dir) {
+                Ok(true) => {
+                    if cpuset {
+                        if let Some(up) = dir.parent() {
+                            self.inherit_cpuset(up, dir)?;
+                        }
+                    }
+                    return Ok(());
+                }
+                Ok(false) => return Err(Self::not_its_own(dir)),
+                Err(e) if e.err.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let rel = dir.strip_prefix(base).unwrap_or(dir);
         let mut at = base.to_path_buf();
         let mut chain = vec![at.clone()];
@@ -496,19 +514,29 @@ impl Cgroups {
                 self.made.borrow_mut().insert(here.clone());
             }
             if here == dir && !made {
-                return Err(CgroupError::Refused(format!(
-                    "linux.cgroupsPath: {} already exists (a container's cgroup must be its own)",
-                    dir.display()
-                )));
+                return Err(Self::not_its_own(dir));
             }
             if cpuset && made {
-                for f in ["cpuset.cpus", "cpuset.mems"] {
-                    let cur = self.fs.read(&here.join(f)).unwrap_or_default();
-                    if cur.trim().is_empty() {
-                        let from = self.fs.read(&up.join(f))?;
-                        self.fs.write(&here.join(f), from.trim())?;
-                    }
-                }
+                self.inherit_cpuset(up, here)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn not_its_own(dir: &Path) -> CgroupError {
+        CgroupError::Refused(format!(
+            "linux.cgroupsPath: {} already exists (a container's cgroup must be its own)",
+            dir.display()
+        ))
+    }
+
+    /// A new v1 cpuset directory gets its parent's cpus and mems (it starts with none).
+    fn inherit_cpuset(&self, up: &Path, here: &Path) -> Result<(), CgroupError> {
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = self.fs.read(&here.join(f)).unwrap_or_default();
+            if cur.trim().is_empty() {
+                let from = self.fs.read(&up.join(f))?;
+                self.fs.write(&here.join(f), from.trim())?;
             }
         }
         Ok(())

@@ -225,6 +225,17 @@ fn v1_limits_go_to_each_controllers_hierarchy_and_kill_all_freezes() {
     ctr.set_frozen(false).expect("thaw");
     assert!(!ctr.is_frozen());
     assert_eq!(ctr.procs_files().len(), 5);
+    // The next container's directories are made under the parents that exist now (one
+    // mkdir each), and its cpuset still gets the parent's mems.
+    let _second = cg.create("second", None, &writes).expect("second create");
+    assert_eq!(
+        read(tmp.path().join("cpuset/session/ringmon/second/cpuset.mems")),
+        "0-1"
+    );
+    assert_eq!(
+        read(tmp.path().join("cpuset/session/ringmon/second/cpuset.cpus")),
+        "1"
+    );
     // A directory that exists already is not the container's own.
     assert!(cg.check_path("abc", None).is_err());
     assert!(cg.check_path("def", None).is_ok());
