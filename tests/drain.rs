@@ -38,6 +38,12 @@ fn all_output_is_logged_before_the_exit_is_reported() {
             .ends_with("END"));
         c.call("delete", serde_json::json!({"id": id}))
             .expect("delete");
+        // The 1 MiB log and its state directory are unlinked in the ring's workers, and
+        // gone when the delete is answered.
+        let log = std::path::Path::new(info["log_path"].as_str().expect("path"));
+        assert!(!log.exists(), "tty={tty}: {} is left", log.display());
+        let dir = log.parent().expect("state dir");
+        assert!(!dir.exists(), "tty={tty}: {} is left", dir.display());
     }
 }
 

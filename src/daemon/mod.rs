@@ -82,6 +82,8 @@ pub struct Daemon {
     /// pool), each reaped by a WaitId of its own (`Daemon::give_up`); shutdown waits for
     /// them.
     pub given_up: Slab<crate::supervisor::lifecycle::GivenUp>,
+    /// State directories of deleted containers being removed (`supervisor::state_dir`).
+    pub removals: Slab<crate::supervisor::state_dir::Removal>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +240,7 @@ impl Daemon {
             oom_poll: None,
             warm,
             given_up: Slab::new(),
+            removals: Slab::new(),
         };
         d.refill_warm();
         d.arm_accept();
@@ -270,7 +273,11 @@ impl Daemon {
         loop {
             self.read_pending_conns();
             self.flush_dirty_conns();
-            if self.shutting_down && self.containers.is_empty() && self.given_up.is_empty() {
+            if self.shutting_down
+                && self.containers.is_empty()
+                && self.given_up.is_empty()
+                && self.removals.is_empty()
+            {
                 return Ok(());
             }
             if let Some(survivors) = self.gave_up.take() {
@@ -300,6 +307,7 @@ impl Daemon {
             k if k == Kind::Timer as u8 => self.on_daemon_timer(t, c),
             k if k == Kind::Oom as u8 => self.on_oom_event(c),
             k if k == Kind::GivenUp as u8 => self.on_given_up_reaped(t.key as usize),
+            k if k == Kind::Removal as u8 => self.on_removal(t, &c),
             _ => {}
         }
     }

@@ -16,6 +16,8 @@ pub enum Kind {
     Oom = 6,
     /// An init given up after a failed create, reaped before the create is answered.
     GivenUp = 7,
+    /// A deleted container's state directory, unlinked through the ring.
+    Removal = 8,
 }
 
 /// What a container op is.

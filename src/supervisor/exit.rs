@@ -200,15 +200,21 @@ impl Daemon {
         if ct.ops != 0 {
             return;
         }
-        let ct = self.containers.remove(key);
+        let mut ct = self.containers.remove(key);
         self.by_id.remove(&ct.id);
         self.by_name.remove(&ct.name);
-        let _ = std::fs::remove_dir_all(&ct.dir);
-        let pending = ct.pending_delete.clone();
-        drop(ct);
-        for r in pending {
-            self.reply_ok(r, serde_json::json!({}));
+        // What the daemon put in the state directory; a log path of the create's own
+        // choosing stays where it is.
+        let mut files = vec![ct.dir.join("exit.json")];
+        if ct.log_path.parent() == Some(ct.dir.as_path()) {
+            files.push(ct.log_path.clone());
         }
+        let dir = std::mem::take(&mut ct.dir);
+        let pending = std::mem::take(&mut ct.pending_delete);
+        // Its fds (the log's among them) close first: the unlink then drops the last
+        // reference, in the ring's worker.
+        drop(ct);
+        self.remove_state_dir(dir, &files, pending);
     }
 }
 

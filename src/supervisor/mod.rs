@@ -12,4 +12,5 @@ pub mod exit;
 pub mod ids;
 pub mod lifecycle;
 pub mod signals;
+pub mod state_dir;
 pub mod stop;

@@ -32,6 +32,8 @@ pub enum Resource {
     },
     Timespec(Box<types::Timespec>),
     SigInfo(Box<libc::siginfo_t>),
+    /// A path the op names (its heap bytes do not move while the slot owns them).
+    Path(std::ffi::CString),
 }
 
 /// Which operation a slot is for, so that completion accessors can refuse to
@@ -45,6 +47,7 @@ pub enum OpKind {
     Timeout,
     WaitId,
     Nop,
+    Unlink,
 }
 
 struct Slot {
@@ -134,6 +137,7 @@ pub const REQUIRED_OPS: &[(u8, &str)] = &[
     (opcode::Write::CODE, "IORING_OP_WRITE"),
     (opcode::AcceptMulti::CODE, "IORING_OP_ACCEPT"),
     (opcode::WaitId::CODE, "IORING_OP_WAITID"),
+    (opcode::UnlinkAt::CODE, "IORING_OP_UNLINKAT"),
 ];
 
 impl Ring {
@@ -300,6 +304,25 @@ impl Ring {
         .user_data(ud);
         self.push(entry);
         OpId(ud)
+    }
+
+    /// unlinkat(AT_FDCWD, path, dir ? AT_REMOVEDIR : 0) in the ring's workers: removing a
+    /// file drops its page cache (milliseconds for a log of tens of MB), which must not
+    /// stall the loop. A path with a NUL byte cannot be named: the caller removes it
+    /// itself.
+    pub fn unlinkat(&mut self, path: &std::path::Path, dir: bool, token: u64) -> Option<OpId> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        let (ud, slot) = self.slot(token, OpKind::Unlink, Resource::Path(path));
+        let Resource::Path(path) = &slot.resource else {
+            unreachable!("slot was just created with a path")
+        };
+        let entry = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+            .flags(if dir { libc::AT_REMOVEDIR } else { 0 })
+            .build()
+            .user_data(ud);
+        self.push(entry);
+        Some(OpId(ud))
     }
 
     /// A no-op: completes at once with result 0 (the loop-turn benchmark's unit of work).

@@ -25,7 +25,7 @@ pub struct Baseline {
     /// close asynchronously after the client goes away).
     pub daemon_fds: usize,
     pub container_fds: usize,
-    /// fds of the warm inits (a constant number of them, refilled on every create).
+    /// fds of the warm inits (a constant number of them, refilled after every take).
     pub warm_fds: usize,
     pub ptys: u64,
     pub zombies: usize,
@@ -35,6 +35,9 @@ pub struct Baseline {
     pub daemon_mounts: usize,
     /// Container cgroup directories under the daemon's parents, in every hierarchy.
     pub cgroups: usize,
+    /// Containers' state directories under the daemon's root (a deleted container's is
+    /// gone by the time its delete is answered).
+    pub state_dirs: usize,
 }
 
 static DAEMONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -133,6 +136,9 @@ impl TestDaemon {
                 .iter()
                 .map(|p| cgroup_children(p))
                 .sum(),
+            state_dirs: std::fs::read_dir(self.dir.path().join("containers"))
+                .map(|d| d.count())
+                .unwrap_or(0),
         }
     }
 
