@@ -23,14 +23,6 @@ pub enum Status {
     Stopped,
 }
 
-impl Status {
-    /// Between a create and its answer, or a start and its exec: the daemon's loop is what
-    /// the container's client waits on.
-    pub fn in_setup(self) -> bool {
-        matches!(self, Status::Creating | Status::Starting)
-    }
-}
-
 /// Sets a container's status, keeping `in_setup` (the daemon's count of containers in
 /// setup, `Status::in_setup`) right.
 pub fn set_status(in_setup: &mut usize, ct: &mut Container, to: Status) {
@@ -43,6 +35,12 @@ pub fn set_status(in_setup: &mut usize, ct: &mut Container, to: Status) {
 }
 
 impl Status {
+    /// Between a create and its answer, or a start and its exec: the daemon's loop is what
+    /// the container's client waits on.
+    pub fn in_setup(self) -> bool {
+        matches!(self, Status::Creating | Status::Starting)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Creating => "creating",

@@ -96,7 +96,7 @@ impl Daemon {
         }
         // Orphans queued behind this child's exit can be reaped now.
         self.sweep_orphans();
-        // An init that died before its exec leaves the pool short too (`refill_warm`).
+        // A take whose container never ran (its init died first) is refilled here.
         self.refill_warm();
     }
 
