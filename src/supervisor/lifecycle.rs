@@ -138,21 +138,20 @@ impl Daemon {
     /// was made is removed again.
     fn make_state(
         &mut self,
-        id: &str,
+        dir: &Path,
         log_path: Option<&str>,
         owner: crate::fd_ledger::Owner,
-    ) -> Result<(PathBuf, PathBuf, LogWriter), ApiError> {
-        let dir = self.cfg.containers_dir().join(id);
-        std::fs::create_dir(&dir).map_err(|e| {
+    ) -> Result<(PathBuf, LogWriter), ApiError> {
+        std::fs::create_dir(dir).map_err(|e| {
             ApiError::new(ErrorCode::Internal, format!("mkdir {}: {e}", dir.display()))
         })?;
         let log_path = log_path
             .map(PathBuf::from)
             .unwrap_or_else(|| dir.join("container.log"));
         match LogWriter::open(&log_path, owner) {
-            Ok(log) => Ok((dir, log_path, log)),
+            Ok(log) => Ok((log_path, log)),
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = std::fs::remove_dir_all(dir);
                 Err(ApiError::new(
                     ErrorCode::BadRequest,
                     format!("log_path: {e}"),
@@ -335,8 +334,19 @@ impl Daemon {
         // The job goes out as soon as the cgroup it joins exists; the state directory and
         // the log are made while the init builds the container. The pool's replacement
         // is cloned later if nothing else is in setup (`defer_refill`).
-        let sent = booting.send_job(&job);
-        let state = self.make_state(&id, p.log_path.as_deref(), owner);
+        let spawned = match booting.send_job(&job) {
+            Ok(s) => s,
+            Err((e, booting)) => {
+                let mut cgroup = cgroup;
+                let _ = cgroup.remove();
+                let e = ApiError::new(ErrorCode::SpawnFailed, e.to_string());
+                self.give_up(booting, Some((reply, e)));
+                self.refill_warm();
+                return Ok(());
+            }
+        };
+        let dir = self.cfg.containers_dir().join(&id);
+        let state = self.make_state(&dir, p.log_path.as_deref(), owner);
         if self.in_setup == 0 {
             self.defer_refill();
         } else {
@@ -344,29 +354,11 @@ impl Daemon {
             // next create would clone its own init. Refill now, while this init works.
             self.refill_warm();
         }
-        let spawned = match sent {
-            Ok(s) => s,
-            Err((e, booting)) => {
-                if let Ok((dir, _, _)) = &state {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-                let mut cgroup = cgroup;
-                let _ = cgroup.remove();
-                let e = ApiError::new(ErrorCode::SpawnFailed, e.to_string());
-                self.give_up(booting, Some((reply, e)));
-                return Ok(());
-            }
-        };
         // A state that could not be made fails the create once the init, which has its
         // job, is killed and reaped: the container goes the way of one whose init failed.
-        let (dir, log_path, log, create_error) = match state {
-            Ok((dir, log_path, log)) => (dir, log_path, log, None),
-            Err(e) => (
-                self.cfg.containers_dir().join(&id),
-                PathBuf::new(),
-                LogWriter::closed(),
-                Some(e),
-            ),
+        let (log_path, log, create_error) = match state {
+            Ok((log_path, log)) => (log_path, log, None),
+            Err(e) => (PathBuf::new(), LogWriter::closed(), Some(e)),
         };
         let mut streams = Vec::new();
         if let Some(fd) = spawned.stdout {
