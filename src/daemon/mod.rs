@@ -62,6 +62,8 @@ pub struct Daemon {
     shutdown_timer: Option<OpId>,
     /// The warm pool's refill timer (`Daemon::defer_refill`), while armed.
     pub(crate) refill_timer: Option<OpId>,
+    /// A refill asked for in this loop turn (`Daemon::refill_warm`), done at its end.
+    pub(crate) refill_due: bool,
     /// Containers in setup (`Status::in_setup`), kept by `container::set_status`.
     pub(crate) in_setup: usize,
     pub started: Instant,
@@ -228,6 +230,7 @@ impl Daemon {
             shutting_down: false,
             shutdown_timer: None,
             refill_timer: None,
+            refill_due: false,
             in_setup: 0,
             started: Instant::now(),
             nofile,
@@ -242,7 +245,8 @@ impl Daemon {
             given_up: Slab::new(),
             removals: Slab::new(),
         };
-        d.refill_warm();
+        // The pool is full before the daemon says it is ready; no client waits yet.
+        d.warm.refill(&d.exe, &d.spawn_slot);
         d.arm_accept();
         d.arm_signals();
         d.arm_oom_watch();
@@ -273,6 +277,7 @@ impl Daemon {
         loop {
             self.read_pending_conns();
             self.flush_dirty_conns();
+            self.refill_if_due().map_err(DaemonError::Enter)?;
             if self.shutting_down
                 && self.containers.is_empty()
                 && self.given_up.is_empty()

@@ -205,16 +205,27 @@ impl Daemon {
         b
     }
 
-    /// Refills the warm pool (its stale inits are given up first). The clone suspends this
-    /// thread until the child's exec (0.3-0.5 ms here), so it is done where no container
-    /// waits on the loop: when one has just exec'd its command or died (`on_sync_closed`,
+    /// Asks for the warm pool to be refilled at the end of this loop turn
+    /// (`refill_if_due`), once the turn's replies are out. The clone suspends this thread
+    /// until the child's exec (0.3-0.5 ms here), so it is asked for where no container waits
+    /// on the loop: when one has just exec'd its command or died (`on_sync_closed`,
     /// `on_exit`), after a failed create, or on the refill timer (`defer_refill`).
     pub fn refill_warm(&mut self) {
-        if self.shutting_down || !self.warm.short() {
-            return;
+        self.refill_due = true;
+    }
+
+    /// The refill asked for in this turn, after its replies were flushed: a start's reply,
+    /// queued when the container exec'd, no longer waits for the clone that replaces the
+    /// init it took. What the turn queued on the ring is submitted first, so the kernel
+    /// works on it while this thread is in the clone.
+    pub fn refill_if_due(&mut self) -> std::io::Result<()> {
+        if !std::mem::take(&mut self.refill_due) || self.shutting_down || !self.warm.short() {
+            return Ok(());
         }
+        self.ring.submit_and_wait(0)?;
         self.warm.refill(&self.exe, &self.spawn_slot);
         self.give_up_gone_warm();
+        Ok(())
     }
 
     /// After a take with no other container in setup: the pool is refilled once the
