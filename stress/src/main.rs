@@ -3,6 +3,7 @@
 //! checks after itself that the daemon's fds, ptys, mounts, cgroups and children are back
 //! where they were; a leak makes the run fail.
 
+mod cgjoin;
 mod churn;
 mod daemon;
 mod density;
@@ -48,6 +49,8 @@ enum Scenario {
     Flood(flood::FloodArgs),
     /// The kernel floor: clone3 with the containers' namespace flags + execve, no daemon
     Floor(floor::FloorArgs),
+    /// A move into a cgroup after an idle gap, no daemon (why warm inits join ahead)
+    CgroupJoin(cgjoin::CgroupJoinArgs),
 }
 
 fn main() {
@@ -64,6 +67,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let out = match &cli.scenario {
         Scenario::Floor(a) => floor::run(a)?,
+        Scenario::CgroupJoin(a) => cgjoin::run(a)?,
         scenario => {
             if cli.socket.is_some() && !cli.daemon_args.is_empty() {
                 anyhow::bail!("--daemon-arg is for a daemon of our own, not one at --socket");
@@ -79,7 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Scenario::Density(a) => density::run(&d, a)?,
                 Scenario::Api(a) => churn::run_api(&d, a)?,
                 Scenario::Flood(a) => flood::run(&d, a)?,
-                Scenario::Floor(_) => unreachable!("handled above"),
+                Scenario::Floor(_) | Scenario::CgroupJoin(_) => unreachable!("handled above"),
             };
             d.check_back_to(&before)?;
             d.close()?;
