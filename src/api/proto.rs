@@ -345,6 +345,10 @@ pub struct WarmStats {
     pub pids: Vec<i32>,
     /// Their namespaces (`--warm-namespaces`).
     pub namespaces: Vec<String>,
+    /// The ids reserved for the containers that will take them, of those holding a cgroup
+    /// of their own under that id (a directory in each of `cgroup_parents`).
+    #[serde(default)]
+    pub cgroup_ids: Vec<String>,
     #[serde(flatten)]
     pub counts: crate::runtime::warm::WarmCounts,
 }

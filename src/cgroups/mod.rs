@@ -6,7 +6,8 @@
 //! (it writes "0" to each `cgroup.procs`) as its first step after receiving its job, so the
 //! daemon's loop never waits on a task migration (a write to `cgroup.procs` takes the
 //! threadgroup rwsem and can wait for an RCU grace period) and the user's process starts
-//! inside them. Kill-all, OOM and stats read and write the same directories
+//! inside them. A warm init joins most of them before the job: its own directories, made
+//! under the id of the container that takes it (`warm`). Kill-all, OOM and stats read and write the same directories
 //! (`kill`, `oom`, `stats`). Every path this module touches is under a hierarchy mount from
 //! `layout`; `Fs` writes to it, or to a fake cgroupfs in a temp dir in tests. It never
 //! removes a directory it did not create.
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod oom;
 pub mod resources;
 pub mod stats;
+mod warm;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -145,6 +147,10 @@ pub struct CtrCgroup {
     pub unified: Option<PathBuf>,
     /// v1 directories, with the controllers each one serves.
     pub v1: Vec<(Vec<Controller>, PathBuf)>,
+    /// A warm init's directories that are not the container's (it has a cgroupsPath of its
+    /// own): the init leaves them when it joins the container's, and they go with the
+    /// container's (`remove`).
+    pub leftover: Vec<PathBuf>,
     /// The v1 memory directory's `memory.oom_control`, or the v2 `memory.events`.
     pub fs: Fs,
 }
@@ -397,25 +403,32 @@ impl Cgroups {
         cgroups_path: Option<&str>,
         writes: &[resources::Write],
     ) -> Result<CtrCgroup, CgroupError> {
-        self.make(&self.planned(id, cgroups_path, writes), writes)
+        self.make(&self.planned(id, cgroups_path, writes), writes, None)
+            .map_err(|b| b.0)
     }
 
     /// Makes the directories of `planned` (from `planned`) and writes `writes` into them.
-    /// The result holds only what was made, so a failure removes nothing of anyone else's.
+    /// Those that `warm` (a warm init's, made ahead under the container's id and maybe
+    /// joined: `warm.rs`) has already are used as they are. The result holds only what
+    /// was made or came from `warm`, so a failure removes nothing of anyone else's; on
+    /// failure it comes back with what could not be removed yet (a warm init's
+    /// directories while it is in them), for the caller to remove once the init is reaped.
     pub fn make(
         &self,
         planned: &CtrCgroup,
         writes: &[resources::Write],
-    ) -> Result<CtrCgroup, CgroupError> {
+        warm: Option<CtrCgroup>,
+    ) -> Result<CtrCgroup, Box<(CgroupError, CtrCgroup)>> {
         let mut cg = CtrCgroup {
             fs: self.fs,
+            leftover: warm.as_ref().map(CtrCgroup::dirs).unwrap_or_default(),
             ..CtrCgroup::default()
         };
-        match self.build(&mut cg, planned, writes) {
+        match self.build(&mut cg, planned, writes, warm.as_ref()) {
             Ok(()) => Ok(cg),
             Err(e) => {
                 let _ = cg.remove();
-                Err(e)
+                Err(Box::new((e, cg)))
             }
         }
     }
@@ -425,6 +438,7 @@ impl Cgroups {
         cg: &mut CtrCgroup,
         planned: &CtrCgroup,
         writes: &[resources::Write],
+        warm: Option<&CtrCgroup>,
     ) -> Result<(), CgroupError> {
         let v2_needed: BTreeSet<Controller> = writes
             .iter()
@@ -437,7 +451,9 @@ impl Cgroups {
                 continue;
             };
             let cpuset = h.controllers.contains(&Controller::Cpuset);
-            self.make_dir(Self::root_for(h, dir), dir, cpuset, (&[], &[]))?;
+            let ours = warm.is_some_and(|w| warm::has(w, Some(controllers), dir));
+            self.make_dir(Self::root_for(h, dir), dir, cpuset, (&[], &[]), ours)?;
+            cg.adopted(dir, ours);
             cg.v1.push((controllers.clone(), dir.clone()));
         }
         if let (Some(h), Some(dir)) = (&self.layout.unified, &planned.unified) {
@@ -448,7 +464,9 @@ impl Cgroups {
                 .into_iter()
                 .filter(|c| self.version_of(*c) == Some(Version::V2) && !v2_needed.contains(c))
                 .collect();
-            self.make_dir(Self::root_for(h, dir), dir, false, (&enable, &wanted))?;
+            let ours = warm.is_some_and(|w| warm::has(w, None, dir));
+            self.make_dir(Self::root_for(h, dir), dir, false, (&enable, &wanted), ours)?;
+            cg.adopted(dir, ours);
             cg.unified = Some(dir.clone());
         }
         for w in writes {
@@ -465,7 +483,8 @@ impl Cgroups {
     }
 
     /// mkdir -p from `base` down to `dir`, which must be new (a container's cgroup is its
-    /// own). v1 cpuset directories start with no cpus and no mems, and no task may join
+    /// own; `ours`: it is, made for a warm init under the container's id, and only the
+    /// levels above it are looked at). v1 cpuset directories start with no cpus and no mems, and no task may join
     /// them: copy the parent's. v2 controllers are enabled in `cgroup.subtree_control` of
     /// every level above `dir`: those in `enable.0` must be, those in `enable.1` where the
     /// host allows.
@@ -475,12 +494,16 @@ impl Cgroups {
         dir: &Path,
         cpuset: bool,
         enable: (&[Controller], &[Controller]),
+        ours: bool,
     ) -> Result<(), CgroupError> {
+        let place = |here: &Path| if ours { Ok(true) } else { self.fs.mkdir(here) };
+        // A warm init's directory has its cpuset already.
+        let cpuset = cpuset && !ours;
         // The parents exist already but for a daemon's first container: one mkdir, not one
         // per level (each costs a path walk on every create). Only where no level needs a
         // controller enabled; ENOENT means a parent is missing, and the walk makes it.
         if enable.0.is_empty() && enable.1.is_empty() && dir != base {
-            match self.fs.mkdir(dir) {
+            match place(dir) {
                 Ok(true) => {
                     if cpuset {
                         if let Some(up) = dir.parent() {
@@ -509,7 +532,11 @@ impl Cgroups {
             if !enable.1.is_empty() {
                 let _ = self.enable_v2(up, enable.1);
             }
-            let made = self.fs.mkdir(here)?;
+            let made = if here == dir {
+                place(here)?
+            } else {
+                self.fs.mkdir(here)?
+            };
             if made && here != dir {
                 self.made.borrow_mut().insert(here.clone());
             }
@@ -573,7 +600,14 @@ impl Cgroups {
 
 impl CtrCgroup {
     pub fn is_none(&self) -> bool {
-        self.unified.is_none() && self.v1.is_empty()
+        self.unified.is_none() && self.v1.is_empty() && self.leftover.is_empty()
+    }
+
+    /// A warm init's directory that is the container's, no longer left over.
+    fn adopted(&mut self, dir: &Path, ours: bool) {
+        if ours {
+            self.leftover.retain(|d| d != dir);
+        }
     }
 
     /// The directory serving `c` in `version`.
@@ -600,7 +634,7 @@ impl CtrCgroup {
             .iter()
             .map(|(_, d)| d)
             .chain(self.unified.as_ref())
-            .map(|d| d.join("cgroup.procs").display().to_string())
+            .map(|d| warm::procs_file(d))
             .collect()
     }
 
@@ -638,6 +672,13 @@ impl CtrCgroup {
     pub fn remove(&mut self) -> Result<(), FsError> {
         let mut first = None;
         let fs = self.fs;
+        self.leftover.retain(|d| match fs.rmdir(d) {
+            Ok(()) => false,
+            Err(e) => {
+                first.get_or_insert(e);
+                true
+            }
+        });
         self.v1.retain(|(_, d)| match fs.rmdir(d) {
             Ok(()) => false,
             Err(e) => {

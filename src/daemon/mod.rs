@@ -246,7 +246,7 @@ impl Daemon {
             removals: Slab::new(),
         };
         // The pool is full before the daemon says it is ready; no client waits yet.
-        d.warm.refill(&d.exe, &d.spawn_slot);
+        d.clone_warm();
         d.arm_accept();
         d.arm_signals();
         d.arm_oom_watch();

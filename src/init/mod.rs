@@ -104,10 +104,16 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // Mount points and device nodes get exactly the modes asked for; the spec's umask is
     // set once the container is built.
     rustix::process::umask(rustix::fs::Mode::empty());
-    let (job, fds, built) = wait_for_job(sync, staged.as_ref())?;
+    let (job, fds, built, joined_ahead) = wait_for_job(sync, staged.as_ref())?;
     let plan = &job.container;
     // First, so that everything the container does from here on is accounted and limited.
-    join_cgroups(&plan.cgroup_procs).map_err(|e| ("cgroup", e))?;
+    // A warm init that joined its own cgroup (made under this container's id) is in those.
+    let cgroup_joined_ahead = joined_ahead && !plan.cgroup_ahead.is_empty();
+    let to_join = plan
+        .cgroup_procs
+        .iter()
+        .filter(|f| !(joined_ahead && plan.cgroup_ahead.contains(f)));
+    join_cgroups(to_join).map_err(|e| ("cgroup", e))?;
     if plan.unshare_cgroup_ns {
         crate::sys::process::unshare_cgroup_ns().map_err(|e| {
             (
@@ -161,27 +167,48 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // The pty master goes to the daemon before anything about the command is looked at, so
     // the daemon holds the terminal when an exec error is written to it (crun#1524).
     let fds: Vec<_> = master.iter().map(|m| m.as_fd()).collect();
-    handshake::send(sync.as_fd(), &FromInit::Ready { root_built_ahead }, &fds)
-        .map_err(|e| ("send ready", e.into()))?;
+    let ready = FromInit::Ready {
+        root_built_ahead,
+        cgroup_joined_ahead,
+    };
+    handshake::send(sync.as_fd(), &ready, &fds).map_err(|e| ("send ready", e.into()))?;
     drop(master);
     handshake::expect_start(sync.as_fd()).map_err(|e| ("wait for start", e.into()))?;
     let late_filter = filter.filter(|_| plan.no_new_privileges);
     Ok(exec(sync, &job, late_filter.as_ref()))
 }
 
-/// Waits for the job. A warm init may first get a plan to build a root from ahead of it
-/// (`ToInit::Prebuild`): that root comes back with its plan. A build that fails is undone
-/// and forgotten (the job's own build then reports whatever is wrong).
+/// Waits for the job. A warm init may first get its own cgroup to join
+/// (`ToInit::JoinCgroups`; whether it is in all of it comes back) and a plan to build a
+/// root from ahead of it (`ToInit::Prebuild`): that root comes back with its plan. A join
+/// or build that fails is undone or forgotten (the job's own then reports what is wrong).
 #[allow(clippy::type_complexity)]
 fn wait_for_job(
     sync: &OwnedFd,
     staged: Option<&rootfs::Staged>,
-) -> Result<(Job, Vec<OwnedFd>, Option<(ContainerPlan, OwnedFd)>), (&'static str, InitError)> {
+) -> Result<(Job, Vec<OwnedFd>, Option<(ContainerPlan, OwnedFd)>, bool), (&'static str, InitError)>
+{
     let mut built = None;
+    let mut joined = false;
     loop {
         let first = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
         match first {
-            BeforeStart::Job(job, fds) => return Ok((*job, fds, built)),
+            BeforeStart::Job(job, fds) => {
+                if joined {
+                    // Back to SCHED_OTHER in case the daemon's switch at the take came
+                    // before ours to SCHED_IDLE below.
+                    let _ = crate::sys::process::set_idle_policy(0, false);
+                }
+                return Ok((*job, fds, built, joined));
+            }
+            BeforeStart::JoinCgroups(files) => {
+                // A move may take the cgroup locks and every fork on the host waits for
+                // them: at SCHED_OTHER, not at the SCHED_IDLE a warm init waits in. A move
+                // that fails leaves the job's join to do it all (and report the error).
+                let _ = crate::sys::process::set_idle_policy(0, false);
+                joined = join_cgroups(files.iter()).is_ok();
+                let _ = crate::sys::process::set_idle_policy(0, true);
+            }
             BeforeStart::Prebuild(plan) => {
                 let Some(st) = staged else { continue };
                 if built.is_some() {
@@ -201,7 +228,7 @@ fn wait_for_job(
 }
 
 /// Moves this process into each of the container's cgroups ("0" means the writer).
-fn join_cgroups(procs: &[String]) -> Result<(), InitError> {
+fn join_cgroups<'a>(procs: impl Iterator<Item = &'a String>) -> Result<(), InitError> {
     for file in procs {
         let res = std::fs::OpenOptions::new()
             .write(true)

@@ -43,6 +43,10 @@ pub enum ToInit {
     /// To a warm init, before its job: the root to build ahead (the embedded default's),
     /// which the job uses if its root is the same (`rootfs::same_root`).
     Prebuild(Box<super::spec::plan::ContainerPlan>),
+    /// To a warm init, first: the `cgroup.procs` files of its own cgroup, to join while it
+    /// waits; it was made under the id of the container that takes the init, and becomes
+    /// that container's (`cgroups/warm.rs`).
+    JoinCgroups { procs: Vec<String> },
     /// The job; in pipe mode followed by fds: stdout, stderr, [stdin].
     Job(Box<Job>),
     /// Exec the command now.
@@ -57,6 +61,9 @@ pub enum FromInit {
     Ready {
         #[serde(default)]
         root_built_ahead: bool,
+        /// It was in the container's cgroups before its job (its own, made ahead).
+        #[serde(default)]
+        cgroup_joined_ahead: bool,
     },
     /// A setup step failed; the init exits after sending this.
     SetupFailed { step: String, message: String },
@@ -166,6 +173,7 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
 pub enum BeforeStart {
     Job(Box<Job>, Vec<OwnedFd>),
     Prebuild(Box<super::spec::plan::ContainerPlan>),
+    JoinCgroups(Vec<String>),
 }
 
 /// A blocking receive for the init, naming what it expected when something else arrives.
@@ -174,6 +182,7 @@ pub fn expect_job(sock: BorrowedFd<'_>) -> Result<BeforeStart, HandshakeError> {
     match recv::<ToInit>(sock, &mut buf)? {
         Some((ToInit::Job(job), fds)) => Ok(BeforeStart::Job(job, fds)),
         Some((ToInit::Prebuild(plan), _)) => Ok(BeforeStart::Prebuild(plan)),
+        Some((ToInit::JoinCgroups { procs }, _)) => Ok(BeforeStart::JoinCgroups(procs)),
         Some((other, _)) => Err(HandshakeError::Unexpected {
             expected: "job",
             got: format!("{other:?}"),

@@ -131,6 +131,10 @@ pub struct Booting {
     owner: Owner,
     /// At SCHED_IDLE (`set_idle`): a warm init that waits.
     idle: bool,
+    /// A warm init's own cgroup, which it joins while it waits (`send_join`), made under
+    /// `warm_id`: the id of the container that takes it (`cgroups/warm.rs`).
+    pub cgroup: Option<crate::cgroups::CtrCgroup>,
+    pub warm_id: Option<String>,
 }
 
 /// Clones `ringmon init` from the sealed memfd into the namespaces of `ns`.
@@ -163,6 +167,8 @@ pub fn clone_init(
         sync,
         owner,
         idle: false,
+        cgroup: None,
+        warm_id: None,
     })
 }
 
@@ -205,7 +211,7 @@ fn clone_with_slot(
 impl Booting {
     /// Sends the job (and, for pipes, the child's ends of its stdio pipes). On failure the
     /// init comes back, for the caller to give up (`kill`).
-    pub fn send_job(self, job: &InitJob) -> Result<Spawned, (SpawnError, Booting)> {
+    pub fn send_job(self, job: &InitJob) -> Result<Spawned, Box<(SpawnError, Booting)>> {
         match self.send(job) {
             Ok((stdout, stderr, stdin)) => Ok(Spawned {
                 pid: self.pid,
@@ -215,7 +221,7 @@ impl Booting {
                 stderr,
                 stdin,
             }),
-            Err(e) => Err((e, self)),
+            Err(e) => Err(Box::new((e, self))),
         }
     }
 
@@ -234,6 +240,17 @@ impl Booting {
             )))
         })?;
         self.idle = idle;
+        Ok(())
+    }
+
+    /// A warm init's own cgroup (`ToInit::JoinCgroups`), sent first: on success it is
+    /// this init's, to remove when the init is given up.
+    pub fn send_join(&mut self, cg: crate::cgroups::CtrCgroup) -> Result<(), SpawnError> {
+        let msg = handshake::Encoded::new(&handshake::ToInit::JoinCgroups {
+            procs: cg.procs_files(),
+        })?;
+        handshake::send_encoded(self.sync.as_fd(), &msg, &[])?;
+        self.cgroup = Some(cg);
         Ok(())
     }
 

@@ -87,6 +87,10 @@ pub struct WarmCounts {
     /// Containers whose init used the root it built ahead (`Prebuild`).
     #[serde(default)]
     pub root_built_ahead: u64,
+    /// Containers whose init was in their cgroups before its job (its own, made under
+    /// the id reserved for the container: `cgroups/warm.rs`).
+    #[serde(default)]
+    pub cgroup_joined_ahead: u64,
 }
 
 pub struct WarmInits {
@@ -105,6 +109,8 @@ pub struct WarmInits {
     pub counts: WarmCounts,
     /// The last refill failure, reported once until a refill succeeds again.
     failing: bool,
+    /// The same for a warm init's own cgroup.
+    cgroup_failing: bool,
 }
 
 impl WarmInits {
@@ -134,6 +140,7 @@ impl WarmInits {
             mounts: None,
             counts: WarmCounts::default(),
             failing: false,
+            cgroup_failing: false,
         };
         if want == 0 {
             return (w, None);
@@ -160,6 +167,15 @@ impl WarmInits {
 
     pub fn pids(&self) -> Vec<i32> {
         self.inits.iter().map(|b| b.pid).collect()
+    }
+
+    /// The ids of the waiting inits that hold a cgroup of their own (`cgroups/warm.rs`).
+    pub fn cgroup_ids(&self) -> Vec<String> {
+        self.inits
+            .iter()
+            .filter(|b| b.cgroup.is_some())
+            .filter_map(|b| b.warm_id.clone())
+            .collect()
     }
 
     /// Fewer inits wait than are wanted.
@@ -193,7 +209,14 @@ impl WarmInits {
 
     /// Clones inits until `want` are waiting (the clone suspends this thread until the
     /// child's exec: the daemon calls this where no container waits on the loop).
-    pub fn refill(&mut self, exe: &Fd, slot: &Fd) {
+    /// Each new init is given the id of the container that will take it, and `cgroup`
+    /// makes its cgroup under that id, which it is sent to join first.
+    pub fn refill(
+        &mut self,
+        exe: &Fd,
+        slot: &Fd,
+        cgroup: impl Fn(&str) -> Result<Option<crate::cgroups::CtrCgroup>, String>,
+    ) {
         if self.want == 0 {
             return;
         }
@@ -208,6 +231,30 @@ impl WarmInits {
                 Ok(mut b) => {
                     // Not fatal: an init left at SCHED_OTHER only competes for the CPU.
                     let _ = b.set_idle(true);
+                    // Without its own cgroup, the init joins the container's at its job.
+                    let joins = crate::supervisor::ids::new_id()
+                        .map_err(|e| format!("getrandom: {e}"))
+                        .and_then(|id| {
+                            let cg = cgroup(&id);
+                            b.warm_id = Some(id);
+                            cg
+                        });
+                    let joins = joins.and_then(|cg| match cg {
+                        Some(cg) => b.send_join(cg.clone()).map_err(|e| {
+                            let mut cg = cg;
+                            let _ = cg.remove();
+                            format!("send the warm init its cgroup: {e}")
+                        }),
+                        None => Ok(()),
+                    });
+                    if let Err(e) = joins {
+                        if !self.cgroup_failing {
+                            eprintln!("ringmon daemon: warning: warm init {}: {e}", b.pid);
+                        }
+                        self.cgroup_failing = true;
+                    } else {
+                        self.cgroup_failing = false;
+                    }
                     // If the send fails (the init died, its socket buffer is full), the init
                     // builds no root ahead: a datagram arrives whole or not at all.
                     if let Some(msg) = &self.prebuild {
@@ -226,6 +273,21 @@ impl WarmInits {
                 }
             }
         }
+    }
+
+    /// The id reserved for the container that takes the next init, if one waits.
+    pub fn next_id(&self) -> Option<String> {
+        self.inits.front().and_then(|b| b.warm_id.clone())
+    }
+
+    /// A taken init that its create did not use after all (the request was refused before
+    /// its job): first in line again, as it was.
+    pub fn put_back(&mut self, b: Booting) {
+        let mut b = b.adopt(Owner::Warm);
+        // Not fatal: an init left at SCHED_OTHER only competes for the CPU.
+        let _ = b.set_idle(true);
+        self.counts.taken -= 1;
+        self.inits.push_front(b);
     }
 
     /// Every waiting init leaves the pool (shutdown).

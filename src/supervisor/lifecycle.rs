@@ -166,10 +166,11 @@ impl Daemon {
     /// daemon's children as they were before the create.
     pub fn give_up(
         &mut self,
-        b: crate::runtime::spawn::Booting,
+        mut b: crate::runtime::spawn::Booting,
         reply: Option<(ReplyTo, ApiError)>,
     ) {
         let pid = b.pid;
+        let cgroup = b.cgroup.take();
         let pidfd = b.kill();
         let key = self.given_up.vacant_key();
         let t = Token::encode(Kind::GivenUp, 0, 0, key);
@@ -178,15 +179,21 @@ impl Daemon {
             pid,
             _pidfd: pidfd,
             reply,
+            cgroup,
         });
     }
 
     pub fn on_given_up_reaped(&mut self, key: usize) {
-        if let Some(GivenUp {
-            reply: Some((r, e)),
-            ..
-        }) = self.given_up.try_remove(key)
-        {
+        let Some(g) = self.given_up.try_remove(key) else {
+            return;
+        };
+        // The cgroup it was in (a warm init's own, or a failed create's) is empty now.
+        if let Some(mut cg) = g.cgroup {
+            if let Err(e) = cg.remove() {
+                eprintln!("ringmon daemon: init {}: remove its cgroup: {e}", g.pid);
+            }
+        }
+        if let Some((r, e)) = g.reply {
             self.reply_err(r, e);
         }
         // Orphans whose SIGCHLD coalesced with this one's.
@@ -203,6 +210,13 @@ impl Daemon {
         let b = self.warm.take(ns, owner);
         self.give_up_gone_warm();
         b
+    }
+
+    /// A warm init taken by a create that was then refused goes back to the pool.
+    fn put_back_warm(&mut self, b: Option<crate::runtime::spawn::Booting>) {
+        if let Some(b) = b {
+            self.warm.put_back(b);
+        }
     }
 
     /// Asks for the warm pool to be refilled at the end of this loop turn
@@ -223,9 +237,24 @@ impl Daemon {
             return Ok(());
         }
         self.ring.submit_and_wait(0)?;
-        self.warm.refill(&self.exe, &self.spawn_slot);
+        self.clone_warm();
         self.give_up_gone_warm();
         Ok(())
+    }
+
+    /// Clones warm inits until the pool is full, each with a cgroup of its own to join
+    /// while it waits (`cgroups/warm.rs`).
+    pub fn clone_warm(&mut self) {
+        let cgroups = &self.cgroups;
+        self.warm.refill(&self.exe, &self.spawn_slot, |id| {
+            if !cgroups.usable() {
+                return Ok(None);
+            }
+            cgroups
+                .make(&cgroups.warm_plan(id), &[], None)
+                .map(Some)
+                .map_err(|b| format!("its own cgroup: {}", b.0))
+        });
     }
 
     /// After a take with no other container in setup: the pool is refilled once the
@@ -247,9 +276,15 @@ impl Daemon {
 
     pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
         self.validate_create(&p)?;
-        let id = ids::new_id()
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("getrandom: {e}")))?;
-        let name = p.name.clone().unwrap_or_else(|| id[..12].to_string());
+        let fresh_id = || {
+            ids::new_id().map_err(|e| ApiError::new(ErrorCode::Internal, format!("getrandom: {e}")))
+        };
+        // The create that takes the first waiting init gets the id its cgroup was made
+        // under (cgroups/warm.rs); the take below settles it.
+        let mut id = match self.warm.next_id() {
+            Some(id) => id,
+            None => fresh_id()?,
+        };
         let serial = self.next_serial();
         let owner = crate::fd_ledger::Owner::Container(serial);
         let source = match (&p.bundle, &p.rootfs) {
@@ -269,13 +304,12 @@ impl Daemon {
             resources: p.resources.as_ref(),
         };
         let bad = |msg: String| ApiError::new(ErrorCode::BadRequest, msg);
+        let stage = self.cfg.host_root_staging();
         let mut prepared =
-            spec::prepare(source, &overrides, &id[..12], &self.cfg.host_root_staging())
-                .map_err(|e| bad(e.to_string()))?;
+            spec::prepare(source, &overrides, &id[..12], &stage).map_err(|e| bad(e.to_string()))?;
         let mut warning = None;
         if prepared.shares_pid_ns && !self.cgroups.usable() && p.allow_partial_kill {
             let w = "the container shares a pid namespace and has no cgroup: kill, stop and rm -f reach only its init, and its other processes may survive it".to_string();
-            eprintln!("ringmon daemon: warning: {name}: {w}");
             warning = Some(w);
         }
         if prepared.shares_pid_ns && !self.cgroups.usable() && !p.allow_partial_kill {
@@ -289,17 +323,47 @@ impl Daemon {
                 .map_err(|e| bad(format!("stop_signal: {e}")))?,
             None => prepared.stop_signal.unwrap_or(libc::SIGTERM),
         };
-        let (cgroup_writes, planned) = self.plan_cgroup(&id, &prepared).map_err(bad)?;
         if self.cgroups.usable() && prepared.clone_flags & libc::CLONE_NEWCGROUP != 0 {
             // The namespace's root is the cgroup the init is in when it unshares: the init
             // makes it after joining the container's cgroup, not the clone before.
             prepared.clone_flags &= !libc::CLONE_NEWCGROUP;
             prepared.plan.unshare_cgroup_ns = true;
         }
+        let ns = NewNamespaces {
+            clone_flags: prepared.clone_flags,
+            pid_ns: prepared.pid_ns.as_deref(),
+            stage: Some(&stage),
+        };
+        // A warm init with these namespaces, if one is waiting (runtime::warm). If it is not
+        // the one the id was reserved for (other namespaces, a stale or dead pool), the
+        // container takes the id of the init it gets, or a fresh one.
+        let warm = self.take_warm(&ns, owner);
+        let taken_id = warm.as_ref().and_then(|b| b.warm_id.clone());
+        if taken_id.as_deref() != Some(id.as_str()) {
+            id = match taken_id {
+                Some(t) => t,
+                None => fresh_id()?,
+            };
+            if matches!(source, spec::Source::Host) && p.hostname.is_none() {
+                prepared.plan.hostname = Some(id[..12].to_string());
+            }
+        }
+        let name = p.name.clone().unwrap_or_else(|| id[..12].to_string());
+        if let Some(w) = &warning {
+            eprintln!("ringmon daemon: warning: {name}: {w}");
+        }
+        let (cgroup_writes, planned) = match self.plan_cgroup(&id, &prepared) {
+            Ok(planned) => planned,
+            Err(e) => {
+                self.put_back_warm(warm);
+                return Err(bad(e));
+            }
+        };
         prepared.plan.cgroup_procs = planned.procs_files();
+        prepared.plan.cgroup_ahead = self.cgroups.ahead(&planned, &id);
         let tty = prepared.tty;
         let args = prepared.args;
-        let job = InitJob::new(Job {
+        let job = match InitJob::new(Job {
             args: args.clone(),
             env: prepared.env,
             cwd: prepared.cwd,
@@ -307,33 +371,34 @@ impl Daemon {
             stdin: p.stdin && !tty,
             winsize: p.winsize.or(prepared.winsize),
             container: prepared.plan,
-        })
-        .map_err(|e| match e {
-            HandshakeError::TooLarge(size) => bad(format!(
-                "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
-                crate::runtime::handshake::MAX_MESSAGE
-            )),
-            e => ApiError::new(ErrorCode::Internal, format!("encode job: {e}")),
-        })?;
-        // Everything the caller could get wrong is checked. The init is cloned now, so that
-        // its exec and runtime start-up (most of a container's creation) run on another CPU
-        // while this thread makes the state directory, the log and the cgroup; the init
-        // waits for its job before it touches any of them.
-        let stage = self.cfg.host_root_staging();
-        let ns = NewNamespaces {
-            clone_flags: prepared.clone_flags,
-            pid_ns: prepared.pid_ns.as_deref(),
-            stage: Some(&stage),
+        }) {
+            Ok(job) => job,
+            Err(e) => {
+                self.put_back_warm(warm);
+                return Err(match e {
+                    HandshakeError::TooLarge(size) => bad(format!(
+                        "args, env and cwd: {size} bytes encoded is more than the {} a container's command may take",
+                        crate::runtime::handshake::MAX_MESSAGE
+                    )),
+                    e => ApiError::new(ErrorCode::Internal, format!("encode job: {e}")),
+                });
+            }
         };
-        // A warm init with these namespaces, if one is waiting (runtime::warm).
-        let booting = match self.take_warm(&ns, owner) {
+        // Everything the caller could get wrong is checked. Without a warm init, the init
+        // is cloned now, so that its exec and runtime start-up run on another CPU while
+        // this thread makes the cgroup; the init waits for its job before it touches it.
+        let mut booting = match warm {
             Some(b) => b,
             None => clone_init(&self.exe, &self.spawn_slot, &ns, owner)
                 .map_err(|e| ApiError::new(ErrorCode::SpawnFailed, e.to_string()))?,
         };
-        let cgroup = match self.make_cgroup(&planned, &cgroup_writes) {
+        // A warm init's own cgroup becomes the container's (cgroups/warm.rs).
+        let warm_cgroup = booting.cgroup.take();
+        let cgroup = match self.make_cgroup(&planned, &cgroup_writes, warm_cgroup) {
             Ok(cg) => cg,
-            Err(msg) => {
+            Err((msg, left)) => {
+                // What the init may still be in goes once it is reaped.
+                booting.cgroup = Some(left);
                 self.give_up(
                     booting,
                     Some((reply, ApiError::new(ErrorCode::BadRequest, msg))),
@@ -347,9 +412,10 @@ impl Daemon {
         // is cloned later if nothing else is in setup (`defer_refill`).
         let spawned = match booting.send_job(&job) {
             Ok(s) => s,
-            Err((e, booting)) => {
-                let mut cgroup = cgroup;
-                let _ = cgroup.remove();
+            Err(b) => {
+                let (e, mut booting) = *b;
+                // Removed once the init, which may have joined it ahead, is reaped.
+                booting.cgroup = Some(cgroup);
                 let e = ApiError::new(ErrorCode::SpawnFailed, e.to_string());
                 self.give_up(booting, Some((reply, e)));
                 self.refill_warm();
@@ -627,8 +693,12 @@ impl Daemon {
 
     fn on_init_message(&mut self, key: usize, msg: FromInit, fds: Vec<std::os::fd::OwnedFd>) {
         match msg {
-            FromInit::Ready { root_built_ahead } => {
+            FromInit::Ready {
+                root_built_ahead,
+                cgroup_joined_ahead,
+            } => {
                 self.warm.counts.root_built_ahead += u64::from(root_built_ahead);
+                self.warm.counts.cgroup_joined_ahead += u64::from(cgroup_joined_ahead);
                 let ct = &mut self.containers[key];
                 if ct.tty {
                     let Some(master) = fds.into_iter().next() else {
@@ -720,4 +790,6 @@ pub struct GivenUp {
     _pidfd: crate::fd_ledger::Fd,
     /// A failed create's error, answered once the init is reaped.
     reply: Option<(ReplyTo, ApiError)>,
+    /// The cgroup directories it may have been in, removed once it is reaped.
+    cgroup: Option<crate::cgroups::CtrCgroup>,
 }

@@ -43,7 +43,9 @@ impl Daemon {
             .plan(prepared.resources.as_ref())
             .map_err(|e| e.to_string())?;
         let path = prepared.cgroups_path.as_deref();
-        if self.cgroups.usable() {
+        // Without a cgroupsPath the directory is named by the (random) id: if it exists, it
+        // is the one made for the warm init this create takes (cgroups/warm.rs).
+        if self.cgroups.usable() && path.is_some() {
             self.cgroups
                 .check_path(id, path)
                 .map_err(|e| e.to_string())?;
@@ -52,24 +54,27 @@ impl Daemon {
         Ok((writes, planned))
     }
 
-    /// Makes the directories `plan_cgroup` planned, writes the limits and registers the
-    /// OOM notification; an empty cgroup without usable cgroups.
+    /// Makes the directories `plan_cgroup` planned (using those of `warm`, a warm init's
+    /// made under the same id, as they are: `Cgroups::make`), writes the limits and registers the OOM
+    /// notification; an empty cgroup without usable cgroups. On failure, what is left to
+    /// remove once the init is reaped comes back with the error.
     pub fn make_cgroup(
         &mut self,
         planned: &CtrCgroup,
         writes: &[Write],
-    ) -> Result<CtrCgroup, String> {
+        warm: Option<CtrCgroup>,
+    ) -> Result<CtrCgroup, (String, CtrCgroup)> {
         if !self.cgroups.usable() {
             return Ok(CtrCgroup::default());
         }
-        let mut cg = self
-            .cgroups
-            .make(planned, writes)
-            .map_err(|e| format!("cgroup: {e}"))?;
+        let mut cg = self.cgroups.make(planned, writes, warm).map_err(|b| {
+            let (e, left) = *b;
+            (format!("cgroup: {e}"), left)
+        })?;
         if let Some(efd) = self.oom_eventfd() {
             if let Err(e) = cg.register_oom_eventfd(efd) {
                 let _ = cg.remove();
-                return Err(format!("cgroup: OOM notification: {e}"));
+                return Err((format!("cgroup: OOM notification: {e}"), cg));
             }
         }
         if self.oom_watch.is_none() && !self.shutting_down {

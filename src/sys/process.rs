@@ -68,7 +68,7 @@ pub fn set_idle_policy(pid: i32, idle: bool) -> io::Result<()> {
     };
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: param is a valid sched_param for the call's duration; pid is an integer (the
-    // caller's unreaped child, so it names no other process).
+    // caller's unreaped child, or 0 for the caller itself, so it names no other process).
     let rc = unsafe { libc::sched_setscheduler(pid, policy, &param) };
     if rc < 0 {
         return Err(io::Error::last_os_error());

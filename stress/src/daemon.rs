@@ -104,6 +104,13 @@ impl Daemon {
             bail!("the daemon's /proc/PID/fd and its fd ledger differ: {s}");
         }
         let owned = |k: &str| s["fds_by_owner"][k].as_u64().unwrap_or(0);
+        // Container cgroups: the warm inits' own (named by their reserved ids) are not counted.
+        let warm: Vec<&str> = s["warm_inits"]["cgroup_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
         let cgroups = s["cgroup_parents"]
             .as_array()
             .into_iter()
@@ -111,7 +118,12 @@ impl Daemon {
             .filter_map(|p| p.as_str())
             .map(|p| {
                 std::fs::read_dir(p)
-                    .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| e.path().is_dir())
+                            .filter(|e| !warm.iter().any(|w| e.file_name() == *w))
+                            .count()
+                    })
                     .unwrap_or(0)
             })
             .sum();

@@ -33,7 +33,8 @@ pub struct Baseline {
     /// Mounts seen by the host (this test's mount namespace) and by the daemon.
     pub host_mounts: usize,
     pub daemon_mounts: usize,
-    /// Container cgroup directories under the daemon's parents, in every hierarchy.
+    /// Container cgroup directories under the daemon's parents, in every hierarchy; the
+    /// warm inits' own (named by the ids in `warm_inits.cgroup_ids`) are not counted.
     pub cgroups: usize,
     /// Containers' state directories under the daemon's root (a deleted container's is
     /// gone by the time its delete is answered).
@@ -131,11 +132,16 @@ impl TestDaemon {
             children,
             host_mounts: rootfs::mount_count("self"),
             daemon_mounts: rootfs::mount_count(&self.pid.to_string()),
-            cgroups: self
-                .cgroup_parents()
-                .iter()
-                .map(|p| cgroup_children(p))
-                .sum(),
+            cgroups: {
+                let warm: Vec<&str> = stats["warm_inits"]["cgroup_ids"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                parents_of(&stats)
+                    .iter()
+                    .map(|p| cgroup_children(p, &warm))
+                    .sum()
+            },
             state_dirs: std::fs::read_dir(self.dir.path().join("containers"))
                 .map(|d| d.count())
                 .unwrap_or(0),
@@ -148,14 +154,7 @@ impl TestDaemon {
             .client()
             .call("stats", serde_json::json!({}))
             .expect("stats");
-        stats["cgroup_parents"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(PathBuf::from))
-                    .collect()
-            })
-            .unwrap_or_default()
+        parents_of(&stats)
     }
 
     /// Asserts the daemon is exactly at `before` (its fds, ledger, ptys, children).
@@ -193,10 +192,28 @@ impl Drop for TestDaemon {
     }
 }
 
-/// Subdirectories (container cgroups) of a cgroup parent; 0 when it does not exist.
-pub fn cgroup_children(parent: &Path) -> usize {
+/// The cgroup parents named in a `stats` reply.
+fn parents_of(stats: &serde_json::Value) -> Vec<PathBuf> {
+    stats["cgroup_parents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(PathBuf::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Subdirectories (container cgroups) of a cgroup parent whose names are not in
+/// `except`; 0 when it does not exist.
+pub fn cgroup_children(parent: &Path, except: &[&str]) -> usize {
     std::fs::read_dir(parent)
-        .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .filter(|e| !except.iter().any(|x| e.file_name() == *x))
+                .count()
+        })
         .unwrap_or(0)
 }
 

@@ -402,6 +402,7 @@ fn to_prepared(spec: &Spec, base: &Path, staging: &Path) -> Result<Prepared, Str
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         cgroup_procs: Vec::new(),
+        cgroup_ahead: Vec::new(),
         unshare_cgroup_ns: false,
     };
     let stop_signal = match spec

@@ -78,6 +78,10 @@ pub struct ContainerPlan {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// The `cgroup.procs` files of the container's cgroups, joined first thing.
     pub cgroup_procs: Vec<String>,
+    /// Those of them a warm init's own cgroup made ahead (`cgroups/warm.rs`): an init that
+    /// joined its own before the job is in these already.
+    #[serde(default)]
+    pub cgroup_ahead: Vec<String>,
     /// Make a cgroup namespace after joining them (its root is then the container's cgroup).
     pub unshare_cgroup_ns: bool,
 }
