@@ -242,3 +242,44 @@ fn a_signal_to_a_created_container_acts_before_start() {
     c.call("delete", serde_json::json!({"id": id}))
         .expect("delete");
 }
+
+#[test]
+fn an_auto_remove_containers_exit_is_answered_once_it_is_gone() {
+    use ringmon::api::proto::ErrorCode;
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let mut c = d.client();
+    for i in 0..20 {
+        // Half through attach (what `run --rm` uses), half through a plain wait.
+        let params = serde_json::json!({
+            "args": ["sh", "-c", "exit 3"],
+            "tty": i % 4 == 0,
+            "auto_remove": true,
+        });
+        let code = if i % 2 == 0 {
+            common::run_api(&mut c, params).0
+        } else {
+            let id = c.call("create", params).expect("create")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let w = c.send("wait", serde_json::json!({"id": id})).expect("wait");
+            c.call("start", serde_json::json!({"id": id}))
+                .expect("start");
+            let exit = c.wait_reply(w).expect("exit report");
+            // Whoever sees the exit finds the container gone: no state directory, no id.
+            assert!(
+                !d.root().join("containers").join(&id).exists(),
+                "{id}: state directory left when its wait was answered"
+            );
+            let err = c
+                .call("inspect", serde_json::json!({"id": id}))
+                .expect_err("inspect after the exit");
+            assert_eq!(err.api_code(), Some(ErrorCode::NotFound), "{err}");
+            exit["exit_code"].as_i64().expect("exit_code") as i32
+        };
+        assert_eq!(code, 3);
+        // Nothing of it is left the moment its exit is known.
+        d.assert_back_to(&before);
+    }
+}

@@ -119,6 +119,10 @@ pub struct Container {
     pub waiters: Vec<ReplyTo>,
     pub attached: Vec<ReplyTo>,
     pub pending_delete: Vec<ReplyTo>,
+    /// An auto-remove container's `wait` and `attach` callers: answered with the exit
+    /// report once the container is gone (like `docker run --rm`), or once its removal
+    /// failed.
+    pub removal_waiters: Vec<ReplyTo>,
     /// `logs --follow` readers that caught up with the file and get writes as they land.
     pub followers: Vec<ReplyTo>,
     pub auto_remove: bool,

@@ -113,11 +113,15 @@ impl Daemon {
         }
     }
 
-    /// Answers `r` with the exit report now if the container has stopped, else once it has;
-    /// an `attach` request also receives the output meanwhile.
+    /// Answers `r` with the exit report now if the container has stopped, else once it has
+    /// (and, for an auto-remove container, once it is gone); an `attach` request also
+    /// receives the output meanwhile.
     pub fn answer_at_stop(&mut self, key: usize, r: ReplyTo, attach: bool) {
         let ct = &mut self.containers[key];
-        if ct.status == Status::Stopped {
+        if ct.status == Status::Stopped && ct.auto_remove && ct.removing && ct.kill_error.is_none()
+        {
+            ct.removal_waiters.push(r);
+        } else if ct.status == Status::Stopped {
             let v = serde_json::to_value(&ct.exit).unwrap_or_default();
             self.reply_ok(r, v);
         } else if attach {
@@ -166,7 +170,10 @@ impl Daemon {
         }
         let _ = write_exit_record(&ct.dir, &report);
         let value = serde_json::to_value(&report).unwrap_or_default();
-        let waiters: Vec<ReplyTo> = ct.waiters.drain(..).chain(ct.attached.drain(..)).collect();
+        let mut waiters: Vec<ReplyTo> = ct.waiters.drain(..).chain(ct.attached.drain(..)).collect();
+        if ct.auto_remove {
+            ct.removal_waiters.append(&mut waiters);
+        }
         let followers = std::mem::take(&mut ct.followers);
         let stoppers = std::mem::take(&mut ct.stop_waiters);
         if let Some(op) = ct.stop_timer.take() {
@@ -210,7 +217,12 @@ impl Daemon {
             files.push(ct.log_path.clone());
         }
         let dir = std::mem::take(&mut ct.dir);
-        let pending = std::mem::take(&mut ct.pending_delete);
+        let exit = serde_json::to_value(&ct.exit).unwrap_or_default();
+        let pending: Vec<(ReplyTo, serde_json::Value)> = std::mem::take(&mut ct.pending_delete)
+            .into_iter()
+            .map(|r| (r, serde_json::json!({})))
+            .chain(ct.removal_waiters.drain(..).map(|r| (r, exit.clone())))
+            .collect();
         // Its fds (the log's among them) close first: the unlink then drops the last
         // reference, in the ring's worker.
         drop(ct);

@@ -485,6 +485,7 @@ impl Daemon {
             waiters: Vec::new(),
             attached: Vec::new(),
             pending_delete: Vec::new(),
+            removal_waiters: Vec::new(),
             followers: Vec::new(),
             auto_remove: p.auto_remove,
             removing: false,

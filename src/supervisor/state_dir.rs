@@ -22,13 +22,18 @@ const DIR: u8 = 2;
 pub struct Removal {
     dir: PathBuf,
     files_left: usize,
-    replies: Vec<ReplyTo>,
+    replies: Vec<(ReplyTo, serde_json::Value)>,
 }
 
 impl Daemon {
     /// Removes `dir` (with `files` in it), then answers `replies`. The files' fds must be
     /// closed already, so that the last reference goes in the worker's unlink.
-    pub fn remove_state_dir(&mut self, dir: PathBuf, files: &[PathBuf], replies: Vec<ReplyTo>) {
+    pub fn remove_state_dir(
+        &mut self,
+        dir: PathBuf,
+        files: &[PathBuf],
+        replies: Vec<(ReplyTo, serde_json::Value)>,
+    ) {
         let key = self.removals.insert(Removal {
             dir,
             files_left: 0,
@@ -87,8 +92,8 @@ impl Daemon {
 
     fn removal_done(&mut self, key: usize) {
         let r = self.removals.remove(key);
-        for reply in r.replies {
-            self.reply_ok(reply, serde_json::json!({}));
+        for (reply, value) in r.replies {
+            self.reply_ok(reply, value);
         }
     }
 }

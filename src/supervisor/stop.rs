@@ -212,6 +212,20 @@ impl Daemon {
         for r in waiting {
             self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
         }
+        self.answer_removal_waiters(key);
+    }
+
+    /// An auto-remove container could not be removed: those waiting for it get its exit
+    /// report now (the removal error is logged and shown by `inspect`).
+    fn answer_removal_waiters(&mut self, key: usize) {
+        let ct = &mut self.containers[key];
+        if ct.removal_waiters.is_empty() {
+            return;
+        }
+        let exit = serde_json::to_value(&ct.exit).unwrap_or_default();
+        for r in std::mem::take(&mut ct.removal_waiters) {
+            self.reply_ok(r, exit.clone());
+        }
     }
 
     /// `stop`: the stop signal to the init, `grace` to exit, then SIGKILL to everything
@@ -313,6 +327,7 @@ impl Daemon {
                 for r in std::mem::take(&mut ct.pending_delete) {
                     self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
                 }
+                self.answer_removal_waiters(key);
                 false
             }
         }
