@@ -60,7 +60,7 @@ fn a_bundle_container_is_isolated_and_matches_its_spec() {
     let before = d.baseline();
 
     let script = "echo pid=$$; hostname; echo root:; ls /; echo fds:; ls /proc/self/fd; id; \
-                  grep -E '^(Cap|NoNewPrivs)' /proc/self/status; echo secret:; cat /etc/secret; \
+                  grep -E '^(Cap|NoNewPrivs|SigBlk|SigIgn)' /proc/self/status; echo secret:; cat /etc/secret; \
                   echo end-secret; echo x > /data/f; echo x > /tmp/ok && echo tmp-writable";
     let mut c = d.client();
     let (code, out, id) = run_api(
@@ -111,6 +111,16 @@ fn a_bundle_container_is_isolated_and_matches_its_spec() {
         );
     }
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    // Nothing of the daemon's signal state crosses: its blocked mask (signalfd) and the
+    // SIGPIPE its runtime ignores.
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+    // (Signals 32 and 33 are glibc's own, which busybox's libc sets up in the container.)
+    let ignored = out
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .expect("SigIgn");
+    assert_eq!(ignored & 0x7fff_ffff, 0, "ignored signals crossed: {out}");
     assert!(
         out.contains("secret:\nend-secret"),
         "a masked path reads empty: {out}"

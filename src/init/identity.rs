@@ -84,8 +84,10 @@ fn drop_bounding(keep: u64) -> Result<(), IdentityError> {
         match rustix::thread::remove_capability_from_bounding_set(CapabilitySet::from_bits_retain(
             1 << bit,
         )) {
-            // Beyond the kernel's last capability.
-            Ok(()) | Err(Errno::INVAL) => {}
+            Ok(()) => {}
+            // Beyond the kernel's last capability (cap_last_cap, 40 here): so is every
+            // higher bit.
+            Err(Errno::INVAL) => break,
             Err(e) => return Err(fail("prctl PR_CAPBSET_DROP", cap_name(bit))(e)),
         }
     }

@@ -41,14 +41,10 @@ pub fn block_and_signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
 }
 
 /// Unblocks every signal and resets every catchable signal to its default disposition.
-/// Called by the container init just before it execs the user's process.
+/// Called by the container init first thing, to undo what it inherited across execve
+/// (the daemon's blocked mask and ignored signals).
 pub fn reset_all_for_exec() -> io::Result<()> {
-    let set = sigset_of(&[]);
-    // SAFETY: set is an initialised, empty sigset_t.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
+    unblock_all()?;
     for signo in 1..=libc::SIGRTMAX() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
@@ -56,6 +52,17 @@ pub fn reset_all_for_exec() -> io::Result<()> {
         // SAFETY: SIG_DFL is always a valid disposition; failures (invalid or
         // libc-reserved signals) are ignored on purpose.
         unsafe { libc::signal(signo, libc::SIG_DFL) };
+    }
+    Ok(())
+}
+
+/// Unblocks every signal (the mask survives execve; handlers do not).
+pub fn unblock_all() -> io::Result<()> {
+    let set = sigset_of(&[]);
+    // SAFETY: set is an initialised, empty sigset_t.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
     }
     Ok(())
 }
