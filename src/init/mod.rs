@@ -77,7 +77,7 @@ pub fn main(sync_fd: RawFd) -> i32 {
     // The daemon's blocked mask and ignored signals were inherited across execve: undo
     // them now, so that a signal sent to a created (not yet started) container acts at
     // once instead of waiting for the exec.
-    let _ = crate::sys::signals::reset_all_for_exec();
+    let _ = crate::sys::signals::reset_inherited();
     match run(&sync) {
         Ok(code) => code,
         Err((step, e)) => {

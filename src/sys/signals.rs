@@ -43,7 +43,7 @@ pub fn block_and_signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
 /// Unblocks every signal and resets every catchable signal to its default disposition.
 /// Called by the container init first thing, to undo what it inherited across execve
 /// (the daemon's blocked mask and ignored signals).
-pub fn reset_all_for_exec() -> io::Result<()> {
+pub fn reset_inherited() -> io::Result<()> {
     unblock_all()?;
     for signo in 1..=libc::SIGRTMAX() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
