@@ -193,21 +193,11 @@ fn wait_for_job(
     loop {
         let first = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
         match first {
-            BeforeStart::Job(job, fds) => {
-                if joined {
-                    // Back to SCHED_OTHER in case the daemon's switch at the take came
-                    // before ours to SCHED_IDLE below.
-                    let _ = crate::sys::process::set_idle_policy(0, false);
-                }
-                return Ok((*job, fds, built, joined));
-            }
+            BeforeStart::Job(job, fds) => return Ok((*job, fds, built, joined)),
             BeforeStart::JoinCgroups(files) => {
-                // A move may take the cgroup locks and every fork on the host waits for
-                // them: at SCHED_OTHER, not at the SCHED_IDLE a warm init waits in. A move
-                // that fails leaves the job's join to do it all (and report the error).
-                let _ = crate::sys::process::set_idle_policy(0, false);
+                // A move that fails leaves the job's join to do it all (and report the
+                // error).
                 joined = join_cgroups(files.iter()).is_ok();
-                let _ = crate::sys::process::set_idle_policy(0, true);
             }
             BeforeStart::Prebuild(plan) => {
                 let Some(st) = staged else { continue };

@@ -129,8 +129,6 @@ pub struct Booting {
     pub pidfd: Fd,
     sync: Fd,
     owner: Owner,
-    /// At SCHED_IDLE (`set_idle`): a warm init that waits.
-    idle: bool,
     /// A warm init's own cgroup, which it joins while it waits (`send_join`), made under
     /// `warm_id`: the id of the container that takes it (`cgroups/warm.rs`).
     pub cgroup: Option<crate::cgroups::CtrCgroup>,
@@ -166,7 +164,6 @@ pub fn clone_init(
         pidfd,
         sync,
         owner,
-        idle: false,
         cgroup: None,
         warm_id: None,
     })
@@ -223,24 +220,6 @@ impl Booting {
             }),
             Err(e) => Err(Box::new((e, self))),
         }
-    }
-
-    /// A warm init runs at SCHED_IDLE while it waits (and gets ready: its start-up, the
-    /// staging, the root built ahead), so that it takes no CPU from the containers being
-    /// made and run; it is back to SCHED_OTHER when taken, before its job is sent.
-    pub fn set_idle(&mut self, idle: bool) -> Result<(), SpawnError> {
-        if self.idle == idle {
-            return Ok(());
-        }
-        crate::sys::process::set_idle_policy(self.pid, idle).map_err(|e| {
-            SpawnError::Io(io::Error::other(format!(
-                "sched_setscheduler {} {}: {e}",
-                self.pid,
-                if idle { "SCHED_IDLE" } else { "SCHED_OTHER" }
-            )))
-        })?;
-        self.idle = idle;
-        Ok(())
     }
 
     /// A warm init's own cgroup (`ToInit::JoinCgroups`), sent first: on success it is

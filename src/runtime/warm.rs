@@ -195,8 +195,8 @@ impl WarmInits {
             return None;
         }
         self.drop_if_stale();
-        while let Some(mut b) = self.inits.pop_front() {
-            if b.waiting() && b.set_idle(false).is_ok() {
+        while let Some(b) = self.inits.pop_front() {
+            if b.waiting() {
                 self.counts.taken += 1;
                 return Some(b.adopt(owner));
             }
@@ -229,8 +229,6 @@ impl WarmInits {
         while self.inits.len() < self.want {
             match clone_init(exe, slot, &ns, Owner::Warm) {
                 Ok(mut b) => {
-                    // Not fatal: an init left at SCHED_OTHER only competes for the CPU.
-                    let _ = b.set_idle(true);
                     // Without its own cgroup, the init joins the container's at its job.
                     let joins = crate::supervisor::ids::new_id()
                         .map_err(|e| format!("getrandom: {e}"))
@@ -283,9 +281,7 @@ impl WarmInits {
     /// A taken init that its create did not use after all (the request was refused before
     /// its job): first in line again, as it was.
     pub fn put_back(&mut self, b: Booting) {
-        let mut b = b.adopt(Owner::Warm);
-        // Not fatal: an init left at SCHED_OTHER only competes for the CPU.
-        let _ = b.set_idle(true);
+        let b = b.adopt(Owner::Warm);
         self.counts.taken -= 1;
         self.inits.push_front(b);
     }

@@ -57,21 +57,3 @@ pub fn unshare_cgroup_ns() -> io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
         .map_err(io::Error::from)
 }
-
-/// sched_setscheduler(pid, SCHED_IDLE or SCHED_OTHER, priority 0): a process of ours that
-/// should run only when a CPU has nothing else to do (a warm init getting ready), and back.
-pub fn set_idle_policy(pid: i32, idle: bool) -> io::Result<()> {
-    let policy = if idle {
-        libc::SCHED_IDLE
-    } else {
-        libc::SCHED_OTHER
-    };
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: param is a valid sched_param for the call's duration; pid is an integer (the
-    // caller's unreaped child, or 0 for the caller itself, so it names no other process).
-    let rc = unsafe { libc::sched_setscheduler(pid, policy, &param) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
