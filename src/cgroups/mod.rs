@@ -667,37 +667,58 @@ impl CtrCgroup {
             .collect()
     }
 
-    /// rmdir of every directory; the first failure (EBUSY: tasks remain) is returned and
-    /// the directories not yet removed stay listed, so the call can be repeated.
+    /// Every directory still to remove at delete: the warm init's leftovers, the v1
+    /// directories and the unified one. Each is independent of the others (separate
+    /// hierarchies, or siblings), so their rmdirs may run in parallel.
+    pub fn removal_dirs(&self) -> Vec<PathBuf> {
+        self.leftover.iter().cloned().chain(self.dirs()).collect()
+    }
+
+    /// rmdir of every directory, synchronously: for the cold paths (a failed create, a
+    /// given-up init's cgroup once it is reaped). The first failure
+    /// (EBUSY: tasks remain) is returned and the directories not yet removed stay listed,
+    /// so the call can be repeated. A delete removes them through the ring instead
+    /// (`supervisor::stop::remove_cgroup`): rmdir waits for the kernel's cgroup_mutex,
+    /// which a task joining a cgroup elsewhere holds through an RCU grace period.
     pub fn remove(&mut self) -> Result<(), FsError> {
         let mut first = None;
-        let fs = self.fs;
-        self.leftover.retain(|d| match fs.rmdir(d) {
-            Ok(()) => false,
-            Err(e) => {
+        for d in self.removal_dirs() {
+            let err = match std::fs::remove_dir(&d) {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            };
+            if let Err(e) = self.rmdir_done(&d, err) {
                 first.get_or_insert(e);
-                true
-            }
-        });
-        self.v1.retain(|(_, d)| match fs.rmdir(d) {
-            Ok(()) => false,
-            Err(e) => {
-                first.get_or_insert(e);
-                true
-            }
-        });
-        if let Some(d) = &self.unified {
-            match fs.rmdir(d) {
-                Ok(()) => self.unified = None,
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
             }
         }
         match first {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Records the outcome of one directory's rmdir (`err` is the errno, 0 on success; a
+    /// directory already gone counts as removed): a removed directory is no longer listed,
+    /// a failed one stays so that the removal can be repeated. On a fake cgroupfs (tests)
+    /// a directory holds plain files, so ENOTEMPTY is retried as a recursive removal.
+    pub fn rmdir_done(&mut self, dir: &Path, err: i32) -> Result<(), FsError> {
+        let res = match err {
+            0 | libc::ENOENT => Ok(()),
+            libc::ENOTEMPTY if self.fs.fake => self.fs.rmdir(dir),
+            e => Err(FsError {
+                call: "rmdir",
+                path: dir.to_path_buf(),
+                err: io::Error::from_raw_os_error(e),
+            }),
+        };
+        if res.is_ok() {
+            self.leftover.retain(|d| d != dir);
+            self.v1.retain(|(_, d)| d != dir);
+            if self.unified.as_deref() == Some(dir) {
+                self.unified = None;
+            }
+        }
+        res
     }
 }
 

@@ -342,3 +342,29 @@ fn without_cgroups_limits_are_refused_and_nothing_is_made() {
     assert_eq!(ctr.route(libc::SIGKILL), kill::Route::InitOnly);
     assert!(cg.container_parents().is_empty());
 }
+
+#[test]
+fn each_rmdir_outcome_unlists_only_what_is_gone_so_a_retry_names_the_rest() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cg = fake_v1(tmp.path(), true);
+    let mut ctr = cg.create("c1", None, &[]).expect("create");
+    let dirs = ctr.removal_dirs();
+    // pids, cpu,cpuacct and the unified directory, each on its own.
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
+    // The first is gone; the second still has tasks; the third was already removed.
+    ctr.rmdir_done(&dirs[0], libc::ENOTEMPTY)
+        .expect("fake: recursive");
+    assert!(!dirs[0].exists());
+    let busy = ctr.rmdir_done(&dirs[1], libc::EBUSY).expect_err("busy");
+    assert_eq!(busy.call, "rmdir");
+    assert_eq!(busy.path, dirs[1]);
+    assert!(busy.to_string().contains("busy"), "{busy}");
+    ctr.rmdir_done(&dirs[2], libc::ENOENT)
+        .expect("gone counts as removed");
+    assert_eq!(ctr.removal_dirs(), vec![dirs[1].clone()]);
+    assert!(!ctr.is_none());
+    ctr.remove().expect("the retry removes the rest");
+    assert!(ctr.is_none() && !dirs[1].exists());
+    let _ = std::fs::remove_dir_all(&dirs[2]);
+    cg.remove_parents();
+}

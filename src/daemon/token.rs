@@ -37,6 +37,8 @@ pub mod ctr {
     pub const FREEZE_POLL: u8 = 11;
     /// A small log buffer's write, held back for more output (`stdio::output`).
     pub const LOG_FLUSH: u8 = 12;
+    /// Delete: one cgroup directory's rmdir, in the ring's workers.
+    pub const CGROUP_RMDIR: u8 = 13;
 }
 
 /// What a connection op is.

@@ -147,6 +147,11 @@ pub struct Container {
     pub freeze_poll: Option<OpId>,
     /// A pending retry of the cgroup's removal, and the next back-off in milliseconds.
     pub cgroup_retry: Option<OpId>,
+    /// The cgroup's rmdirs in flight, the directories they removed (for `prune`), and
+    /// the first of them that failed.
+    pub cgroup_rmdirs: usize,
+    pub cgroup_removed: Vec<std::path::PathBuf>,
+    pub cgroup_rmdir_error: Option<crate::cgroups::FsError>,
     /// Armed while a small log buffer waits for more output before its write.
     pub log_timer: Option<OpId>,
     pub cgroup_backoff_ms: u64,

@@ -499,6 +499,9 @@ impl Daemon {
             freeze_kill: None,
             freeze_poll: None,
             cgroup_retry: None,
+            cgroup_rmdirs: 0,
+            cgroup_removed: Vec::new(),
+            cgroup_rmdir_error: None,
             log_timer: None,
             cgroup_backoff_ms: 1,
             kill_error: None,
@@ -637,6 +640,7 @@ impl Daemon {
             ctr::KILL_DEADLINE => self.on_kill_deadline(key, &c),
             ctr::STOP_GRACE => self.on_stop_grace(key, &c),
             ctr::CGROUP_RETRY => self.on_cgroup_retry(key),
+            ctr::CGROUP_RMDIR => self.on_cgroup_rmdir(key, &c),
             ctr::LOG_FLUSH => {
                 self.containers[key].log_timer = None;
                 self.submit_log(key);

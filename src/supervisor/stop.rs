@@ -286,51 +286,103 @@ impl Daemon {
     }
 
     /// Removes the cgroup of a stopped container that is being deleted; true once it is
-    /// gone. Tasks still in it (orphans of a container without its own pid namespace,
-    /// tasks still exiting) are killed, and removal is retried with back-off until the
-    /// kill deadline.
+    /// gone. Its directories' rmdirs run in the ring's workers (IORING_OP_UNLINKAT with
+    /// AT_REMOVEDIR), in parallel: an rmdir takes the kernel's cgroup_mutex, which a task
+    /// joining a cgroup elsewhere (the next warm init) holds through an RCU grace period,
+    /// so on the loop it stalled every client for 3-20 ms in one delete of fourteen here.
+    /// Tasks still in it (orphans of a container without its own pid namespace, tasks
+    /// still exiting) are killed, and removal is retried with back-off until the kill
+    /// deadline.
     pub fn remove_cgroup(&mut self, key: usize) -> bool {
         let ct = &mut self.containers[key];
+        if ct.cgroup_rmdirs > 0 {
+            return false;
+        }
+        if let Some(e) = ct.cgroup_rmdir_error.take() {
+            self.cgroup_removal_failed(key, e);
+            return false;
+        }
         if ct.cgroup.is_none() {
+            let removed = std::mem::take(&mut ct.cgroup_removed);
+            self.cgroups.prune(&removed);
             return true;
         }
         if ct.cgroup_retry.is_some() {
             return false;
         }
-        let name = ct.name.clone();
-        let dirs = ct.cgroup.dirs();
-        match ct.cgroup.remove() {
-            Ok(()) => {
-                self.cgroups.prune(&dirs);
-                true
-            }
-            Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) => {
-                // Each delete attempt kills what is left once and starts its deadline.
-                if ct.cgroup_backoff_ms == 1 || ct.kill_deadline.is_none() {
-                    self.kill_all(key, libc::SIGKILL);
-                    self.arm_kill_deadline(key);
-                }
+        let t = self.ctr_token(key, ctr::CGROUP_RMDIR);
+        for dir in self.containers[key].cgroup.removal_dirs() {
+            if self.ring.unlinkat(&dir, true, t).is_some() {
                 let ct = &mut self.containers[key];
-                let wait = Duration::from_millis(ct.cgroup_backoff_ms);
-                ct.cgroup_backoff_ms = (ct.cgroup_backoff_ms * 2).min(CGROUP_RETRY_MAX_MS);
-                let op = self.ctr_timeout(key, ctr::CGROUP_RETRY, wait);
-                self.containers[key].cgroup_retry = Some(op);
-                false
-            }
-            Err(e) => {
-                let msg = format!("container {name}: remove cgroup: {e}");
-                eprintln!("ringmon daemon: {msg}");
-                ct.kill_error = Some(msg.clone());
-                if !self.shutting_down {
-                    ct.removing = false;
-                }
-                for r in std::mem::take(&mut ct.pending_delete) {
-                    self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
-                }
-                self.answer_removal_waiters(key);
-                false
+                ct.cgroup_rmdirs += 1;
+                ct.ops += 1;
+            } else {
+                // A path the ring cannot name (a NUL byte): removed here.
+                let err = match std::fs::remove_dir(&dir) {
+                    Ok(()) => 0,
+                    Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+                };
+                self.rmdir_done(key, &dir, err);
             }
         }
+        // Every rmdir done at once (none went through the ring): decide now.
+        if self.containers[key].cgroup_rmdirs == 0 {
+            return self.remove_cgroup(key);
+        }
+        false
+    }
+
+    pub fn on_cgroup_rmdir(&mut self, key: usize, c: &Completion) {
+        let ct = &mut self.containers[key];
+        ct.cgroup_rmdirs = ct.cgroup_rmdirs.saturating_sub(1);
+        let crate::sys::uring::Resource::Path(path) = &c.resource else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.as_bytes()),
+        );
+        self.rmdir_done(key, &dir, -c.result);
+        // on_ctr_completion calls maybe_free_container next, which goes on.
+    }
+
+    fn rmdir_done(&mut self, key: usize, dir: &std::path::Path, err: i32) {
+        let ct = &mut self.containers[key];
+        match ct.cgroup.rmdir_done(dir, err) {
+            Ok(()) => ct.cgroup_removed.push(dir.to_path_buf()),
+            Err(e) => {
+                ct.cgroup_rmdir_error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// One or more of the cgroup's rmdirs failed: EBUSY (tasks left) kills them and
+    /// retries; anything else answers the deletes with the error.
+    fn cgroup_removal_failed(&mut self, key: usize, e: crate::cgroups::FsError) {
+        let ct = &mut self.containers[key];
+        let name = ct.name.clone();
+        if e.err.raw_os_error() == Some(libc::EBUSY) {
+            // Each delete attempt kills what is left once and starts its deadline.
+            if ct.cgroup_backoff_ms == 1 || ct.kill_deadline.is_none() {
+                self.kill_all(key, libc::SIGKILL);
+                self.arm_kill_deadline(key);
+            }
+            let ct = &mut self.containers[key];
+            let wait = Duration::from_millis(ct.cgroup_backoff_ms);
+            ct.cgroup_backoff_ms = (ct.cgroup_backoff_ms * 2).min(CGROUP_RETRY_MAX_MS);
+            let op = self.ctr_timeout(key, ctr::CGROUP_RETRY, wait);
+            self.containers[key].cgroup_retry = Some(op);
+            return;
+        }
+        let msg = format!("container {name}: remove cgroup: {e}");
+        eprintln!("ringmon daemon: {msg}");
+        ct.kill_error = Some(msg.clone());
+        if !self.shutting_down {
+            ct.removing = false;
+        }
+        for r in std::mem::take(&mut ct.pending_delete) {
+            self.reply_err(r, ApiError::new(ErrorCode::Internal, msg.clone()));
+        }
+        self.answer_removal_waiters(key);
     }
 
     pub fn on_cgroup_retry(&mut self, key: usize) {
