@@ -61,11 +61,8 @@ impl LogWriter {
                 path.display()
             )));
         }
-        let base = rustix::fs::fstat(&fd)
-            .map(|st| st.st_size as u64)
-            .unwrap_or(0);
         Ok(Self {
-            base,
+            base: st.st_size as u64,
             fd: Some(Fd::new(fd, owner, "log file")),
             ..Self::closed()
         })
