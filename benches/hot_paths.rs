@@ -51,6 +51,30 @@ fn protocol(c: &mut Criterion) {
     });
 }
 
+/// A create's spec work for the embedded default (the largest piece of the daemon's own
+/// CPU in a create, `perf record` of a tty churn): build the default document, apply the
+/// request's overrides, validate, deserialize into oci-spec and plan the container.
+fn spec_prepare(c: &mut Criterion) {
+    use ringmon::runtime::spec::{prepare, Overrides, Source};
+    let args = vec!["echo".to_string(), "hello".to_string()];
+    let stage = std::path::Path::new("/run/ringmon/stage");
+    c.bench_function("spec_prepare_embedded_default_tty", |b| {
+        b.iter(|| {
+            let o = Overrides {
+                args: black_box(&args),
+                env: &[],
+                cwd: None,
+                tty: Some(true),
+                user: None,
+                hostname: None,
+                volumes: &[],
+                resources: None,
+            };
+            black_box(prepare(Source::Host, &o, "0123456789ab", stage).expect("prepare"))
+        })
+    });
+}
+
 /// One turn of the daemon's loop with N completions ready: submit N ops (NOPs, which
 /// complete at once), enter the kernel once, move the N completions out of the ring with
 /// their slots freed. The dispatch that follows is the handlers' own cost.
@@ -83,5 +107,5 @@ fn loop_turn(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, log_format, protocol, loop_turn);
+criterion_group!(benches, log_format, protocol, spec_prepare, loop_turn);
 criterion_main!(benches);

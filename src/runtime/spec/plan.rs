@@ -135,13 +135,14 @@ pub const CAPABILITY_NAMES: [&str; 41] = [
 pub fn cap_mask(names: &[String]) -> Result<u64, String> {
     let mut mask = 0u64;
     for n in names {
-        let upper = n.to_ascii_uppercase();
-        let full = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
-        match CAPABILITY_NAMES.iter().position(|c| *c == full) {
+        // "CAP_CHOWN", "cap_chown" and "chown" all name it; compared without allocating.
+        let has_prefix = n.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("CAP_"));
+        let short = if has_prefix { &n[4..] } else { n.as_str() };
+        let found = CAPABILITY_NAMES.iter().position(|c| {
+            c.strip_prefix("CAP_")
+                .is_some_and(|c| c.eq_ignore_ascii_case(short))
+        });
+        match found {
             Some(bit) => mask |= 1 << bit,
             None => return Err(format!("unknown capability {n:?}")),
         }
@@ -186,6 +187,9 @@ mod tests {
         assert!(cap_mask(&["CAP_FLY".into()])
             .expect_err("unknown")
             .contains("CAP_FLY"));
+        assert_eq!(cap_mask(&["cap_Net_Raw".into()]), Ok(1 << 13));
+        assert!(cap_mask(&["CAP_".into()]).is_err());
+        assert!(cap_mask(&["ÇAP_KILL".into()]).is_err());
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
         let message = format!("expected an object, found {}", found(doc));
         return Err(invalid("config.json", message));
     }
-    walk(&Kind::Obj(TOP), doc, "")?;
+    walk(&Kind::Obj(TOP), doc, &At::Root)?;
     let namespaces = check_namespaces(doc)?;
     check_namespace_needs(doc, &namespaces)?;
     check_mounts(doc)?;
@@ -273,10 +273,32 @@ const MOUNT: &[Field] = &[
     opt("options", Kind::List(&Kind::Str(Some(mount_option)))),
 ];
 
-fn walk(kind: &Kind, value: &Value, path: &str) -> Result<(), SpecError> {
+/// Where `walk` is in the document, rendered ("linux.namespaces[2].type") only for an
+/// error: building the label of every value eagerly was a third of a create's spec work.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Root,
+    Field(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+    Key(&'a At<'a>, &'a str),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Root => Ok(()),
+            At::Field(At::Root, name) => f.write_str(name),
+            At::Field(up, name) => write!(f, "{up}.{name}"),
+            At::Index(up, i) => write!(f, "{up}[{i}]"),
+            At::Key(up, k) => write!(f, "{up}.{k:?}"),
+        }
+    }
+}
+
+fn walk(kind: &Kind, value: &Value, path: &At<'_>) -> Result<(), SpecError> {
     let fits = match (kind, value) {
         (Kind::Str(Some(check)), Value::String(s)) => {
-            return check(s).map_err(|m| invalid(path, m))
+            return check(s).map_err(|m| invalid(path.to_string(), m))
         }
         (Kind::Str(None), _) => value.is_string(),
         (Kind::Bool, _) => value.is_boolean(),
@@ -286,33 +308,33 @@ fn walk(kind: &Kind, value: &Value, path: &str) -> Result<(), SpecError> {
         (Kind::Int(lo, hi), _) => value.as_i64().is_some_and(|n| (*lo..=*hi).contains(&n)),
         (Kind::Opaque, _) => value.is_object(),
         (Kind::Refused(reason), _) => {
-            let path = path.to_owned();
             return Err(SpecError::Unsupported {
-                path,
+                path: path.to_string(),
                 reason: *reason,
             });
         }
         (Kind::List(inner), Value::Array(items)) => {
             let mut items = items.iter().enumerate();
-            return items.try_for_each(|(i, v)| walk(inner, v, &format!("{path}[{i}]")));
+            return items.try_for_each(|(i, v)| walk(inner, v, &At::Index(path, i)));
         }
         (Kind::Map(inner), Value::Object(map)) => {
             return map
                 .iter()
-                .try_for_each(|(k, v)| walk(inner, v, &format!("{path}.{k:?}")));
+                .try_for_each(|(k, v)| walk(inner, v, &At::Key(path, k)));
         }
         (Kind::Obj(fields), Value::Object(map)) => {
             // Unknown keys first: a typo is the likeliest cause of anything else.
             let known = |k: &str| fields.iter().any(|f| f.0 == k);
             if let Some((key, _)) = map.iter().find(|(k, v)| !is_absent(v) && !known(k)) {
-                let path = join(path, key);
+                let path = At::Field(path, key).to_string();
                 return Err(SpecError::Unsupported { path, reason: None });
             }
             for Field(name, kind, required) in fields.iter() {
+                let at = At::Field(path, name);
                 match map.get(*name).filter(|v| !is_absent(v)) {
-                    Some(v) => walk(kind, v, &join(path, name))?,
+                    Some(v) => walk(kind, v, &at)?,
                     None if *required => {
-                        return Err(invalid(join(path, name), "required field is missing"))
+                        return Err(invalid(at.to_string(), "required field is missing"))
                     }
                     None => {}
                 }
@@ -324,7 +346,7 @@ fn walk(kind: &Kind, value: &Value, path: &str) -> Result<(), SpecError> {
     match fits {
         true => Ok(()),
         false => Err(invalid(
-            path,
+            path.to_string(),
             format!("expected {}, found {}", expected(kind), found(value)),
         )),
     }
@@ -365,13 +387,6 @@ fn is_absent(value: &Value) -> bool {
         Value::Array(a) => a.is_empty(),
         Value::Object(o) => o.is_empty(),
         _ => false,
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    match path {
-        "" => key.to_owned(),
-        _ => format!("{path}.{key}"),
     }
 }
 
