@@ -275,7 +275,6 @@ const MOUNT: &[Field] = &[
 
 /// Where `walk` is in the document, rendered ("linux.namespaces[2].type") only for an
 /// error: building the label of every value eagerly was a third of a create's spec work.
-#[derive(Clone, Copy)]
 enum At<'a> {
     Root,
     Field(&'a At<'a>, &'a str),
