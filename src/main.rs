@@ -1,5 +1,5 @@
-//! `ringmon`: parse argv, pick the personality (daemon, client command, container init),
-//! exit with its code.
+//! `ringmon`: parse argv, pick the personality (daemon, client command, container init, the
+//! warm pool's zygote), exit with its code.
 
 use clap::Parser;
 
@@ -12,6 +12,9 @@ fn main() {
     // work before its first syscall.
     if let Some(sync_fd) = ringmon::cli::init_argv(std::env::args_os()) {
         std::process::exit(ringmon::init::main(sync_fd));
+    }
+    if let Some(sync_fd) = ringmon::cli::zygote_argv(std::env::args_os()) {
+        std::process::exit(ringmon::runtime::zygote::main(sync_fd));
     }
     let cli = ringmon::cli::Cli::parse();
     std::process::exit(ringmon::cli::main(cli));

@@ -1,5 +1,5 @@
-//! Warm inits (docs/design/0010): a create takes an init cloned ahead of it, the pool is
-//! refilled, an init killed from outside or made stale by a host mount is never handed
+//! Warm inits (docs/design/0010, 0014): a create takes an init forked ahead of it by the
+//! zygote, the pool is refilled, a killed zygote is replaced, an init killed from outside or made stale by a host mount is never handed
 //! out, other namespaces clone their own, and the daemon's state is as before after each
 //! scenario (the pool's size is constant).
 
@@ -109,6 +109,55 @@ fn a_warm_init_killed_from_outside_is_not_handed_out() {
         "{w}"
     );
     assert!(!warm_pids(&d).contains(&pid), "{w}");
+    d.assert_back_to(&before);
+}
+
+/// The parent of `pid`, from /proc/PID/stat (the field after the parenthesised name).
+fn ppid(pid: i64) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    after
+        .split(' ')
+        .nth(1)
+        .expect("ppid")
+        .parse()
+        .expect("number")
+}
+
+#[test]
+fn the_zygote_forks_warm_inits_as_the_daemons_children_and_is_replaced_when_killed() {
+    let _g = shared();
+    let d = TestDaemon::start_with(&["--warm-inits", "2"]);
+    let before = d.baseline();
+    let w = warm(&d);
+    let zygote = w["zygote"].as_i64().expect("a zygote runs");
+    let pool = warm_pids(&d);
+    assert_eq!(pool.len(), 2, "{w}");
+    // CLONE_PARENT: the daemon reaps them through its own pidfds.
+    assert_eq!(ppid(zygote), i64::from(d.pid));
+    for pid in &pool {
+        assert_eq!(ppid(*pid), i64::from(d.pid), "warm init {pid}");
+    }
+    let fd = pidfd(zygote);
+    rustix::process::pidfd_send_signal(fd.as_fd(), rustix::process::Signal::KILL)
+        .expect("kill the zygote");
+    wait_exited(&fd);
+    // The inits it forked serve on; the refill after each take starts another zygote.
+    let mut c = d.client();
+    for word in ["one", "two", "three"] {
+        let (code, out, id) = run_api(&mut c, json!({"args": ["echo", word]}));
+        assert_eq!((code, out), (0, format!("{word}\n").into_bytes()));
+        delete(&mut c, &id);
+    }
+    let w = warm(&d);
+    assert_eq!(
+        (w["taken"].as_u64(), w["cloned"].as_u64()),
+        (Some(3), Some(0)),
+        "{w}"
+    );
+    let now = w["zygote"].as_i64().expect("another zygote runs");
+    assert_ne!(now, zygote, "{w}");
+    assert_eq!(ppid(now), i64::from(d.pid));
     d.assert_back_to(&before);
 }
 

@@ -253,6 +253,12 @@ impl Daemon {
                             usage: ct.cgroup.usage(),
                         })
                     }
+                    // Inits the zygote is forking are neither in the pool nor gone yet:
+                    // the reply waits for them (`answer_waiting_stats`).
+                    None if self.warm.pending() > 0 => {
+                        self.stats_waiting.push(r);
+                        return Ok(());
+                    }
                     None => serde_json::to_value(self.stats()),
                 };
                 self.reply_ok(r, v.unwrap_or_default());

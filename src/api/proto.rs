@@ -343,6 +343,9 @@ pub struct WarmStats {
     pub wanted: usize,
     /// Their pids (waiting for a job).
     pub pids: Vec<i32>,
+    /// The zygote that forks them (`runtime::zygote`), while one runs.
+    #[serde(default)]
+    pub zygote: Option<i32>,
     /// Their namespaces (`--warm-namespaces`).
     pub namespaces: Vec<String>,
     /// The ids reserved for the containers that will take them, of those holding a cgroup

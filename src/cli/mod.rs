@@ -83,6 +83,12 @@ pub enum Command {
         #[arg(long)]
         sync_fd: i32,
     },
+    /// The warm pool's zygote (internal: run by the daemon from its sealed binary)
+    #[command(hide = true)]
+    Zygote {
+        #[arg(long)]
+        sync_fd: i32,
+    },
 }
 
 /// Options shared by `create` and `run`.
@@ -193,9 +199,21 @@ fn local_winsize() -> Option<(u16, u16)> {
 /// The init's argv as the daemon builds it (`ringmon init --sync-fd=N`, see
 /// `runtime::spawn`), or None for anything else, which then goes through clap (where a
 /// malformed init command line gets clap's error).
-pub fn init_argv(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<i32> {
+pub fn init_argv(args: impl Iterator<Item = std::ffi::OsString>) -> Option<i32> {
+    personality_argv(args, "init")
+}
+
+/// The same for the warm pool's zygote (`runtime::zygote`): `ringmon zygote --sync-fd=N`.
+pub fn zygote_argv(args: impl Iterator<Item = std::ffi::OsString>) -> Option<i32> {
+    personality_argv(args, "zygote")
+}
+
+fn personality_argv(
+    mut args: impl Iterator<Item = std::ffi::OsString>,
+    personality: &str,
+) -> Option<i32> {
     let _argv0 = args.next()?;
-    if args.next()? != "init" {
+    if args.next()? != personality {
         return None;
     }
     let fd = args.next()?;
@@ -223,6 +241,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Stats(a) => stats::run(a, &socket),
         Command::Spec(a) => spec::run(a),
         Command::Init { sync_fd } => Ok(crate::init::main(sync_fd)),
+        Command::Zygote { sync_fd } => Ok(crate::runtime::zygote::main(sync_fd)),
     };
     match result {
         Ok(code) => code,
@@ -262,5 +281,10 @@ mod tests {
         );
         assert_eq!(init_argv(argv(&["ringmon", "run", "--sync-fd=1"])), None);
         assert_eq!(init_argv(argv(&["ringmon"])), None);
+        assert_eq!(
+            super::zygote_argv(argv(&["ringmon", "zygote", "--sync-fd=9"])),
+            Some(9)
+        );
+        assert_eq!(init_argv(argv(&["ringmon", "zygote", "--sync-fd=9"])), None);
     }
 }

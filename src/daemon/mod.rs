@@ -80,6 +80,10 @@ pub struct Daemon {
     pub oom_poll: Option<OpId>,
     /// Inits cloned ahead of the creates that take them.
     pub warm: crate::runtime::warm::WarmInits,
+    /// The serial of the zygote whose socket is polled (multishot), while armed.
+    pub(crate) zygote_poll: Option<u32>,
+    /// `stats` requests waiting for the zygote's pending replies (`answer_waiting_stats`).
+    pub(crate) stats_waiting: Vec<crate::supervisor::container::ReplyTo>,
     /// Inits killed before they became containers (a failed create's, or out of the warm
     /// pool), each reaped by a WaitId of its own (`Daemon::give_up`); shutdown waits for
     /// them.
@@ -242,6 +246,8 @@ impl Daemon {
             oom_watch_is_eventfd,
             oom_poll: None,
             warm,
+            zygote_poll: None,
+            stats_waiting: Vec::new(),
             given_up: Slab::new(),
             removals: Slab::new(),
         };
@@ -313,6 +319,7 @@ impl Daemon {
             k if k == Kind::Oom as u8 => self.on_oom_event(c),
             k if k == Kind::GivenUp as u8 => self.on_given_up_reaped(t.key as usize),
             k if k == Kind::Removal as u8 => self.on_removal(t, &c),
+            k if k == Kind::Zygote as u8 => self.on_zygote(t.key, c.more),
             _ => {}
         }
     }

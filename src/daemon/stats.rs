@@ -77,6 +77,7 @@ impl Daemon {
             warm_inits: crate::api::proto::WarmStats {
                 wanted: self.cfg.warm_inits,
                 pids: self.warm.pids(),
+                zygote: self.warm.zygote_pid(),
                 cgroup_ids: self.warm.cgroup_ids(),
                 namespaces: crate::runtime::warm::namespace_names(self.warm.flags())
                     .into_iter()

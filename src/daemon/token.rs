@@ -18,6 +18,8 @@ pub enum Kind {
     GivenUp = 7,
     /// A deleted container's state directory, unlinked through the ring.
     Removal = 8,
+    /// The warm pool's zygote: its replies (key: its serial).
+    Zygote = 9,
 }
 
 /// What a container op is.

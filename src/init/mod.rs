@@ -72,6 +72,12 @@ pub fn main(sync_fd: RawFd) -> i32 {
             return 125;
         }
     };
+    main_adopted(sync)
+}
+
+/// The init from its handshake socket on: after `main`'s checks, or in a fork of the warm
+/// pool's zygote (`runtime::zygote`), which made them once for all its forks.
+pub fn main_adopted(sync: OwnedFd) -> i32 {
     // Nothing but stdio may cross into the user's process.
     let _ = rustix::io::fcntl_setfd(&sync, rustix::io::FdFlags::CLOEXEC);
     // The daemon's blocked mask and ignored signals were inherited across execve: undo

@@ -11,3 +11,4 @@ pub mod sealed_exe;
 pub mod spawn;
 pub mod spec;
 pub mod warm;
+pub mod zygote;

@@ -147,10 +147,22 @@ pub fn clone_init(
     ns: &NewNamespaces<'_>,
     owner: Owner,
 ) -> Result<Booting, SpawnError> {
+    clone_ringmon(exe, slot, ns, owner, "init")
+}
+
+/// Clones `ringmon <personality> --sync-fd=N` ("init", or the warm pool's "zygote":
+/// `runtime::zygote`) as `clone_init` does.
+pub fn clone_ringmon(
+    exe: &Fd,
+    slot: &Fd,
+    ns: &NewNamespaces<'_>,
+    owner: Owner,
+    personality: &'static str,
+) -> Result<Booting, SpawnError> {
     let (ours, theirs) = handshake::pair()?;
     crate::sys::spawn::dup_onto(theirs.as_fd(), slot.as_fd())?;
     drop(theirs);
-    let result = clone_with_slot(exe, slot, ns);
+    let result = clone_with_slot(exe, slot, ns, personality);
     // Whatever happened, the slot must not keep the child's end open: its EOF is how the
     // daemon learns that the init exec'd or died.
     let restored = crate::sys::spawn::dup_onto(exe.as_fd(), slot.as_fd());
@@ -173,10 +185,11 @@ fn clone_with_slot(
     exe: &Fd,
     slot: &Fd,
     ns: &NewNamespaces<'_>,
+    personality: &'static str,
 ) -> Result<crate::sys::spawn::Spawned, SpawnError> {
     let argv = CStrArray::new(vec![
         CString::from(c"ringmon"),
-        CString::from(c"init"),
+        CString::new(personality).expect("no NUL in a personality"),
         CString::new(format!(
             "--sync-fd={}",
             std::os::fd::AsRawFd::as_raw_fd(&slot.as_fd())
@@ -206,6 +219,23 @@ fn clone_with_slot(
 }
 
 impl Booting {
+    /// An init forked by the zygote (`runtime::zygote`): the daemon's child all the same.
+    pub fn forked(pid: i32, pidfd: Fd, sync: Fd) -> Self {
+        Self {
+            pid,
+            pidfd,
+            sync,
+            owner: Owner::Warm,
+            cgroup: None,
+            warm_id: None,
+        }
+    }
+
+    /// The daemon's end of the handshake socket.
+    pub fn sync_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sync.as_fd()
+    }
+
     /// Sends the job (and, for pipes, the child's ends of its stdio pipes). On failure the
     /// init comes back, for the caller to give up (`kill`).
     pub fn send_job(self, job: &InitJob) -> Result<Spawned, Box<(SpawnError, Booting)>> {

@@ -3,9 +3,10 @@
 //! A container's init is generic until its job arrives: the sealed binary's exec, the
 //! runtime's start-up and the new namespaces (pid, ipc, uts, mount, net) are the same for
 //! every container with the same namespace set. The daemon keeps a few such inits waiting
-//! in their first receive; `create` takes one instead of cloning, and clones its
+//! in their first receive; `create` takes one instead of cloning, and asks for its
 //! replacement once the job is sent, while the taken init builds its container on the
-//! other CPU. A spec with other namespaces, or one that joins a pid namespace, is cloned
+//! other CPU. The zygote forks them (`runtime::zygote`, docs/design/0014): the daemon sends
+//! a request and adds the init when the reply comes, never waiting for a clone itself. A spec with other namespaces, or one that joins a pid namespace, is cloned
 //! for as before.
 //!
 //! A warm init's mount namespace is a copy of the daemon's from the moment of its clone.
@@ -27,7 +28,15 @@ use std::collections::VecDeque;
 use super::handshake::{Encoded, ToInit};
 use super::spawn::{clone_init, Booting, NewNamespaces};
 use super::spec::plan::ContainerPlan;
+use super::zygote::{Reply, Zygote};
 use crate::fd_ledger::{Fd, Owner};
+
+/// Zygotes started in a row without one forking an init, before refills clone inits
+/// themselves.
+const ZYGOTE_RETRIES: u32 = 3;
+
+/// What the daemon's maker of a warm init's own cgroup returns (`WarmInits::refill`).
+pub type CgroupResult = Result<Option<crate::cgroups::CtrCgroup>, String>;
 
 /// The namespaces a warm init may be made with, by their OCI names.
 pub const NAMESPACES: [(&str, i32); 5] = [
@@ -111,6 +120,21 @@ pub struct WarmInits {
     failing: bool,
     /// The same for a warm init's own cgroup.
     cgroup_failing: bool,
+    /// Forks the inits (`runtime::zygote`): None until the first refill, and again after
+    /// it died (the next refill starts another).
+    zygote: Option<Zygote>,
+    /// How many zygotes were started (its poll's token tells them apart).
+    pub zygote_serial: u32,
+    /// Set when a zygote could not be started: refills clone inits themselves from then on.
+    zygote_off: bool,
+    /// Zygotes that died since one last forked an init: at `ZYGOTE_RETRIES`, refills
+    /// clone inits themselves (a zygote that cannot work is not restarted forever).
+    zygote_deaths: u32,
+    /// Set at shutdown: the zygote's end is expected, not warned about.
+    shutting_down_zygote: bool,
+    /// Bumped whenever the mount table changed: an init forked for a request of an older
+    /// epoch is stale when its reply comes.
+    epoch: u64,
 }
 
 impl WarmInits {
@@ -141,6 +165,12 @@ impl WarmInits {
             counts: WarmCounts::default(),
             failing: false,
             cgroup_failing: false,
+            zygote: None,
+            zygote_serial: 0,
+            zygote_off: false,
+            zygote_deaths: 0,
+            shutting_down_zygote: false,
+            epoch: 0,
         };
         if want == 0 {
             return (w, None);
@@ -207,60 +237,41 @@ impl WarmInits {
         None
     }
 
-    /// Clones inits until `want` are waiting (the clone suspends this thread until the
-    /// child's exec: the daemon calls this where no container waits on the loop).
-    /// Each new init is given the id of the container that will take it, and `cgroup`
-    /// makes its cgroup under that id, which it is sent to join first.
-    pub fn refill(
-        &mut self,
-        exe: &Fd,
-        slot: &Fd,
-        cgroup: impl Fn(&str) -> Result<Option<crate::cgroups::CtrCgroup>, String>,
-    ) {
+    /// Asks the zygote for inits until `want` are waiting or asked for (never blocks;
+    /// `on_zygote` adds them as its replies come). The zygote itself is started here the
+    /// first time (a clone that suspends this thread until its exec, once). Without a
+    /// zygote, inits are cloned here, as cold inits are (the daemon calls this where no
+    /// container waits on the loop). Each new init is given the id of the container that
+    /// will take it, and `cgroup` makes its cgroup under that id, which it is sent to join
+    /// first.
+    pub fn refill(&mut self, exe: &Fd, slot: &Fd, cgroup: impl Fn(&str) -> CgroupResult) {
         if self.want == 0 {
             return;
         }
         self.drop_if_stale();
-        let ns = NewNamespaces {
-            clone_flags: self.flags,
-            pid_ns: None,
-            stage: Some(&self.stage),
-        };
-        while self.inits.len() < self.want {
-            match clone_init(exe, slot, &ns, Owner::Warm) {
-                Ok(mut b) => {
-                    // Without its own cgroup, the init joins the container's at its job.
-                    let joins = crate::supervisor::ids::new_id()
-                        .map_err(|e| format!("getrandom: {e}"))
-                        .and_then(|id| {
-                            let cg = cgroup(&id);
-                            b.warm_id = Some(id);
-                            cg
-                        });
-                    let joins = joins.and_then(|cg| match cg {
-                        Some(cg) => b.send_join(cg.clone()).map_err(|e| {
-                            let mut cg = cg;
-                            let _ = cg.remove();
-                            format!("send the warm init its cgroup: {e}")
-                        }),
-                        None => Ok(()),
-                    });
-                    if let Err(e) = joins {
-                        if !self.cgroup_failing {
-                            eprintln!("ringmon daemon: warning: warm init {}: {e}", b.pid);
-                        }
-                        self.cgroup_failing = true;
-                    } else {
-                        self.cgroup_failing = false;
+        while self.inits.len() + self.pending() < self.want {
+            if self.zygote.is_none() && !self.zygote_off {
+                match Zygote::spawn(exe, slot, &self.stage) {
+                    Ok(z) => {
+                        self.zygote = Some(z);
+                        self.zygote_serial = self.zygote_serial.wrapping_add(1);
                     }
-                    // If the send fails (the init died, its socket buffer is full), the init
-                    // builds no root ahead: a datagram arrives whole or not at all.
-                    if let Some(msg) = &self.prebuild {
-                        let _ = b.send_prebuild(msg);
+                    Err(e) => {
+                        eprintln!(
+                            "ringmon daemon: warning: start the warm inits' zygote: {e}: the daemon clones them itself"
+                        );
+                        self.zygote_off = true;
                     }
-                    self.inits.push_back(b);
-                    self.failing = false;
                 }
+            }
+            if let Some(z) = &mut self.zygote {
+                match z.request(self.flags, self.epoch) {
+                    Ok(()) => continue,
+                    Err(e) => self.retire_zygote(&e.to_string()),
+                }
+            }
+            match clone_init(exe, slot, &self.ns(), Owner::Warm) {
+                Ok(b) => self.settle(b, &cgroup),
                 Err(e) => {
                     self.counts.refill_failed += 1;
                     if !self.failing {
@@ -271,6 +282,117 @@ impl WarmInits {
                 }
             }
         }
+    }
+
+    /// The zygote's replies so far (never blocks): each forked init joins the pool, or is
+    /// given up if the mount table changed since its request.
+    pub fn on_zygote(&mut self, cgroup: impl Fn(&str) -> CgroupResult) {
+        let Some(z) = &mut self.zygote else {
+            return;
+        };
+        let (replies, gone) = z.replies();
+        for r in replies {
+            match r {
+                Reply::Born(b, epoch) if epoch != self.epoch => {
+                    self.counts.stale += 1;
+                    self.gone.push(b);
+                }
+                Reply::Born(b, _) => {
+                    self.zygote_deaths = 0;
+                    self.settle(b, &cgroup);
+                }
+                Reply::Failed(e) => {
+                    self.counts.refill_failed += 1;
+                    if !self.failing {
+                        eprintln!(
+                            "ringmon daemon: warning: the zygote's clone3 of a warm init: {e}"
+                        );
+                    }
+                    self.failing = true;
+                }
+            }
+        }
+        if let Some(why) = gone {
+            self.retire_zygote(&why);
+        }
+    }
+
+    /// The zygote's socket to poll, and its serial, while one runs.
+    pub fn zygote_sock(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u32)> {
+        self.zygote.as_ref().map(|z| (z.sock(), self.zygote_serial))
+    }
+
+    pub fn zygote_pid(&self) -> Option<i32> {
+        self.zygote.as_ref().map(Zygote::pid)
+    }
+
+    /// Inits asked of the zygote and not yet in the pool.
+    pub fn pending(&self) -> usize {
+        self.zygote.as_ref().map_or(0, Zygote::pending)
+    }
+
+    /// The zygote leaves (died, or shutdown): its process is given up with the gone inits,
+    /// its pending requests are dropped.
+    fn retire_zygote(&mut self, why: &str) {
+        if let Some(z) = self.zygote.take() {
+            if !self.shutting_down_zygote {
+                self.zygote_deaths += 1;
+                self.zygote_off = self.zygote_deaths >= ZYGOTE_RETRIES;
+                let then = match self.zygote_off {
+                    true => "the daemon clones warm inits itself from now on",
+                    false => "another is started",
+                };
+                eprintln!(
+                    "ringmon daemon: warning: the warm inits' zygote {}: {why}: {then}",
+                    z.pid()
+                );
+            }
+            self.gone.push(z.into_process());
+        }
+    }
+
+    fn ns(&self) -> NewNamespaces<'_> {
+        NewNamespaces {
+            clone_flags: self.flags,
+            pid_ns: None,
+            stage: Some(&self.stage),
+        }
+    }
+
+    /// A new init joins the pool: the id of the container that will take it, its own
+    /// cgroup to join while it waits, and the root to build ahead are sent to it.
+    fn settle(&mut self, mut b: Booting, cgroup: &impl Fn(&str) -> CgroupResult) {
+        // Without its own cgroup, the init joins the container's at its job.
+        let joins = crate::supervisor::ids::new_id()
+            .map_err(|e| format!("getrandom: {e}"))
+            .and_then(|id| {
+                let cg = cgroup(&id);
+                b.warm_id = Some(id);
+                cg
+            });
+        let joins = joins.and_then(|cg| match cg {
+            Some(cg) => b.send_join(cg.clone()).map_err(|e| {
+                let mut cg = cg;
+                let _ = cg.remove();
+                format!("send the warm init its cgroup: {e}")
+            }),
+            None => Ok(()),
+        });
+        if let Err(e) = joins {
+            if !self.cgroup_failing {
+                eprintln!("ringmon daemon: warning: warm init {}: {e}", b.pid);
+            }
+            self.cgroup_failing = true;
+        } else {
+            self.cgroup_failing = false;
+        }
+        // If the send fails (the init died, its socket buffer is full), the init
+        // builds no root ahead: a datagram arrives whole or not at all.
+        if let Some(msg) = &self.prebuild {
+            let _ = b.send_prebuild(msg);
+        }
+        self.inits.push_back(b);
+        self.failing = false;
     }
 
     /// The id reserved for the container that takes the next init, if one waits.
@@ -286,9 +408,11 @@ impl WarmInits {
         self.inits.push_front(b);
     }
 
-    /// Every waiting init leaves the pool (shutdown).
+    /// Every waiting init leaves the pool, and the zygote with them (shutdown).
     pub fn drain(&mut self) {
         self.gone.extend(self.inits.drain(..));
+        self.shutting_down_zygote = true;
+        self.retire_zygote("shutdown");
     }
 
     /// The inits that left the pool since the last call: the daemon kills and reaps them.
@@ -299,7 +423,10 @@ impl WarmInits {
     fn drop_if_stale(&mut self) {
         if self.mounts_changed() {
             self.counts.stale += self.inits.len() as u64;
-            self.drain();
+            self.gone.extend(self.inits.drain(..));
+            // The zygote shares the daemon's mount namespace: its later forks copy the new
+            // table. Those forked before now are stale when their replies come.
+            self.epoch += 1;
         }
     }
 

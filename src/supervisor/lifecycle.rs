@@ -242,19 +242,54 @@ impl Daemon {
         Ok(())
     }
 
-    /// Clones warm inits until the pool is full, each with a cgroup of its own to join
-    /// while it waits (`cgroups/warm.rs`).
+    /// Fills the warm pool (`WarmInits::refill`: requests to the zygote, which the loop
+    /// hears back from in `on_zygote`), each init with a cgroup of its own to join while it
+    /// waits (`cgroups/warm.rs`).
     pub fn clone_warm(&mut self) {
-        let cgroups = &self.cgroups;
-        self.warm.refill(&self.exe, &self.spawn_slot, |id| {
-            if !cgroups.usable() {
-                return Ok(None);
+        self.warm
+            .refill(&self.exe, &self.spawn_slot, warm_cgroup(&self.cgroups));
+        self.arm_zygote();
+    }
+
+    /// The zygote's socket is readable: its replies join the pool. A `stats` that waited
+    /// for them is answered once none is pending.
+    pub fn on_zygote(&mut self, serial: u32, more: bool) {
+        if serial != self.warm.zygote_serial {
+            return;
+        }
+        if !more {
+            self.zygote_poll = None;
+        }
+        self.warm.on_zygote(warm_cgroup(&self.cgroups));
+        self.give_up_gone_warm();
+        if self.warm.zygote_pid().is_none() && !self.shutting_down {
+            // It died: the next refill starts another; the pool may be short now.
+            self.refill_warm();
+        }
+        self.arm_zygote();
+        self.answer_waiting_stats();
+    }
+
+    fn arm_zygote(&mut self) {
+        if let Some((fd, serial)) = self.warm.zygote_sock() {
+            if self.zygote_poll != Some(serial) {
+                let t = Token::encode(Kind::Zygote, 0, 0, serial as usize);
+                self.ring.poll(fd, libc::POLLIN as u32, true, t);
+                self.zygote_poll = Some(serial);
             }
-            cgroups
-                .make(&cgroups.warm_plan(id), &[], None)
-                .map(Some)
-                .map_err(|b| format!("its own cgroup: {}", b.0))
-        });
+        }
+    }
+
+    /// `stats` without an id while inits are pending waits for them: what it reports
+    /// (the pool's pids, the daemon's children and fds) is then settled.
+    pub fn answer_waiting_stats(&mut self) {
+        if self.warm.pending() > 0 || self.stats_waiting.is_empty() {
+            return;
+        }
+        let v = serde_json::to_value(self.stats()).unwrap_or_default();
+        for r in std::mem::take(&mut self.stats_waiting) {
+            self.reply_ok(r, v.clone());
+        }
     }
 
     /// After a take with no other container in setup: the pool is refilled once the
@@ -797,4 +832,19 @@ pub struct GivenUp {
     reply: Option<(ReplyTo, ApiError)>,
     /// The cgroup directories it may have been in, removed once it is reaped.
     cgroup: Option<crate::cgroups::CtrCgroup>,
+}
+
+/// Makes a warm init's own cgroup under `id`, when cgroups are usable.
+fn warm_cgroup(
+    cgroups: &crate::cgroups::Cgroups,
+) -> impl Fn(&str) -> crate::runtime::warm::CgroupResult + '_ {
+    move |id| {
+        if !cgroups.usable() {
+            return Ok(None);
+        }
+        cgroups
+            .make(&cgroups.warm_plan(id), &[], None)
+            .map(Some)
+            .map_err(|b| format!("its own cgroup: {}", b.0))
+    }
 }

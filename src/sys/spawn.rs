@@ -185,3 +185,78 @@ pub fn spawn_exec(
     }
     Ok(Spawned { pid, pidfd })
 }
+
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Which side of `fork_sibling` the caller is on.
+pub enum Forked {
+    /// The new process: a copy of the caller, continuing from the call.
+    Child,
+    /// The caller, with the child's pid (in the caller's pid namespace) and a pidfd for it.
+    Parent { pid: i32, pidfd: OwnedFd },
+}
+
+/// A fork-like clone3 whose child is the caller's *sibling* (CLONE_PARENT: its parent is
+/// the caller's parent, which reaps it through a pidfd of its own), in new namespaces for
+/// each CLONE_NEW* bit of `namespaces`. The caller keeps a pidfd (CLONE_PIDFD, close-on-exec)
+/// to pass on. The warm-init zygote uses it (`runtime::zygote`): the daemon's children are
+/// made without the daemon stalling in a clone.
+///
+/// Only for a single-threaded caller: as after fork(2), the child has only the calling
+/// thread, and no atfork handlers run (nothing in ringmon registers one).
+pub fn fork_sibling(namespaces: i32) -> io::Result<Forked> {
+    const NS_MASK: i32 = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWCGROUP;
+    let mut pidfd: libc::c_int = -1;
+    let args = CloneArgs {
+        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD | (namespaces & NS_MASK)) as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        // With CLONE_PARENT the exit signal is the caller's own (SIGCHLD to the common
+        // parent); clone3 requires 0 here.
+        exit_signal: 0,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed, and `pidfd` outlives the call
+    // (the kernel writes the pidfd there before returning). Without CLONE_VM and with no
+    // stack given, the child runs on a copy of this thread's memory and stack, returning
+    // 0 from this same call, as with fork(2); the caller is single-threaded (documented).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match rc {
+        n if n < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => {
+            // SAFETY: with CLONE_PIDFD and a successful clone3 the kernel installed a new
+            // pidfd (O_CLOEXEC) in this process that nothing else owns.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Forked::Parent {
+                pid: pid as i32,
+                pidfd,
+            })
+        }
+    }
+}
