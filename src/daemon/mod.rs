@@ -81,7 +81,7 @@ pub struct Daemon {
     /// Inits cloned ahead of the creates that take them.
     pub warm: crate::runtime::warm::WarmInits,
     /// The serial of the zygote whose socket is polled (multishot), while armed.
-    pub(crate) zygote_poll: Option<u32>,
+    pub(crate) zygote_poll: Option<(OpId, u32)>,
     /// `stats` requests waiting for the zygote's pending replies (`answer_waiting_stats`).
     pub(crate) stats_waiting: Vec<crate::supervisor::container::ReplyTo>,
     /// Inits killed before they became containers (a failed create's, or out of the warm
@@ -401,6 +401,8 @@ impl Daemon {
         }
         self.warm.drain();
         self.give_up_gone_warm();
+        self.arm_zygote();
+        self.answer_waiting_stats();
         let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.containers[key].removing = true;

@@ -249,6 +249,8 @@ impl Daemon {
         self.warm
             .refill(&self.exe, &self.spawn_slot, warm_cgroup(&self.cgroups));
         self.arm_zygote();
+        // A zygote retired here takes its pending requests with it.
+        self.answer_waiting_stats();
     }
 
     /// The zygote's socket is readable: its replies join the pool. A `stats` that waited
@@ -270,13 +272,22 @@ impl Daemon {
         self.answer_waiting_stats();
     }
 
-    fn arm_zygote(&mut self) {
-        if let Some((fd, serial)) = self.warm.zygote_sock() {
-            if self.zygote_poll != Some(serial) {
-                let t = Token::encode(Kind::Zygote, 0, 0, serial as usize);
-                self.ring.poll(fd, libc::POLLIN as u32, true, t);
-                self.zygote_poll = Some(serial);
+    /// Polls the running zygote's socket; a poll of one that is gone is cancelled (it would
+    /// hold that socket in the ring).
+    pub fn arm_zygote(&mut self) {
+        let now = self.warm.zygote_sock();
+        let current = now.as_ref().map(|(_, serial)| *serial);
+        if let Some((op, serial)) = self.zygote_poll {
+            if Some(serial) == current {
+                return;
             }
+            self.ring.cancel(op);
+            self.zygote_poll = None;
+        }
+        if let Some((fd, serial)) = now {
+            let t = Token::encode(Kind::Zygote, 0, 0, serial as usize);
+            let op = self.ring.poll(fd, libc::POLLIN as u32, true, t);
+            self.zygote_poll = Some((op, serial));
         }
     }
 
