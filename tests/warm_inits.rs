@@ -45,6 +45,13 @@ fn wait_exited(fd: &std::os::fd::OwnedFd) {
     poll(&mut fds, None).expect("poll pidfd");
 }
 
+/// SIGKILL to our daemon's child `pid` through a pidfd, and wait until it has exited.
+fn kill_and_wait(pid: i64) {
+    let fd = pidfd(pid);
+    rustix::process::pidfd_send_signal(fd.as_fd(), rustix::process::Signal::KILL).expect("kill");
+    wait_exited(&fd);
+}
+
 fn delete(c: &mut ringmon::api::client::Client, id: &str) {
     c.call("delete", json!({ "id": id })).expect("delete");
 }
@@ -94,10 +101,7 @@ fn a_warm_init_killed_from_outside_is_not_handed_out() {
     let d = TestDaemon::start();
     let before = d.baseline();
     let pid = warm_pids(&d)[0];
-    let fd = pidfd(pid);
-    rustix::process::pidfd_send_signal(fd.as_fd(), rustix::process::Signal::KILL)
-        .expect("kill the warm init");
-    wait_exited(&fd);
+    kill_and_wait(pid);
     let mut c = d.client();
     let (code, out, id) = run_api(&mut c, json!({"args": ["echo", "cold"]}));
     assert_eq!((code, out.as_slice()), (0, b"cold\n".as_slice()));
@@ -138,10 +142,7 @@ fn the_zygote_forks_warm_inits_as_the_daemons_children_and_is_replaced_when_kill
     for pid in &pool {
         assert_eq!(ppid(*pid), i64::from(d.pid), "warm init {pid}");
     }
-    let fd = pidfd(zygote);
-    rustix::process::pidfd_send_signal(fd.as_fd(), rustix::process::Signal::KILL)
-        .expect("kill the zygote");
-    wait_exited(&fd);
+    kill_and_wait(zygote);
     // The inits it forked serve on; the refill after each take starts another zygote.
     let mut c = d.client();
     for word in ["one", "two", "three"] {

@@ -24,6 +24,14 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::exec::CStrArray;
 
+/// The CLONE_NEW* bits a caller's namespace flags may carry into a clone.
+const NS_MASK: i32 = libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP;
+
 /// What the child needs; it lives on the parent's heap, shared through CLONE_VM, and stays
 /// valid because the parent is suspended until the child has exec'd or exited.
 struct ChildArgs {
@@ -141,12 +149,6 @@ pub fn spawn_exec(
     let top = (stack.as_mut_ptr() as usize + STACK_SIZE) & !15;
     let mut pidfd: libc::c_int = -1;
     // Only CLONE_NEW* bits are taken from the caller.
-    const NS_MASK: i32 = libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWCGROUP;
     let flags = libc::CLONE_VM
         | libc::CLONE_VFORK
         | libc::CLONE_PIDFD
@@ -186,21 +188,22 @@ pub fn spawn_exec(
     Ok(Spawned { pid, pidfd })
 }
 
-/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes).
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes); the
+/// stress tool's kernel floor uses it too.
 #[repr(C)]
 #[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
 }
 
 /// Which side of `fork_sibling` the caller is on.
@@ -220,12 +223,6 @@ pub enum Forked {
 /// Only for a single-threaded caller: as after fork(2), the child has only the calling
 /// thread, and no atfork handlers run (nothing in ringmon registers one).
 pub fn fork_sibling(namespaces: i32) -> io::Result<Forked> {
-    const NS_MASK: i32 = libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWCGROUP;
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
         flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD | (namespaces & NS_MASK)) as u64,

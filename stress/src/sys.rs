@@ -6,6 +6,8 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use ringmon::sys::spawn::CloneArgs;
+
 /// kill(pid, sig) for a pid this process started (never a group: pid > 1).
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     if pid <= 1 {
@@ -19,23 +21,6 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// struct clone_args of clone3(2), the fields up to `cgroup` (CLONE_ARGS_SIZE_VER2).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
 }
 
 /// clone3(flags | CLONE_PIDFD) without CLONE_VM (the child gets its own copy of our
