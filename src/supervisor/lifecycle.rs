@@ -17,10 +17,6 @@ use crate::supervisor::container::{set_status, Container, OutStream, ReplyTo, St
 use crate::supervisor::ids;
 use crate::sys::uring::Completion;
 
-/// How long after a take the warm pool is refilled if no container has exec'd or died
-/// by then (a create that is not started at once): longer than a create -> running here.
-const WARM_REFILL_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
-
 pub fn now_rfc3339() -> String {
     let mut out = Vec::with_capacity(32);
     let (s, n) = crate::logs::cri::Clock::now();
@@ -198,126 +194,6 @@ impl Daemon {
         }
         // Orphans whose SIGCHLD coalesced with this one's.
         self.sweep_orphans();
-    }
-
-    /// A warm init for `ns`, if one is waiting (`runtime::warm`); those found stale or
-    /// dead on the way are given up.
-    fn take_warm(
-        &mut self,
-        ns: &NewNamespaces<'_>,
-        owner: crate::fd_ledger::Owner,
-    ) -> Option<crate::runtime::spawn::Booting> {
-        let b = self.warm.take(ns, owner);
-        self.give_up_gone_warm();
-        b
-    }
-
-    /// A warm init taken by a create that was then refused goes back to the pool.
-    fn put_back_warm(&mut self, b: Option<crate::runtime::spawn::Booting>) {
-        if let Some(b) = b {
-            self.warm.put_back(b);
-        }
-    }
-
-    /// Asks for the warm pool to be refilled at the end of this loop turn
-    /// (`refill_if_due`), once the turn's replies are out. The clone suspends this thread
-    /// until the child's exec (0.3-0.5 ms here), so it is asked for where no container waits
-    /// on the loop: when one has just exec'd its command or died (`on_sync_closed`,
-    /// `on_exit`), after a failed create, or on the refill timer (`defer_refill`).
-    pub fn refill_warm(&mut self) {
-        self.refill_due = true;
-    }
-
-    /// The refill asked for in this turn, after its replies were flushed: a start's reply,
-    /// queued when the container exec'd, no longer waits for the clone that replaces the
-    /// init it took. What the turn queued on the ring is submitted first, so the kernel
-    /// works on it while this thread is in the clone.
-    pub fn refill_if_due(&mut self) -> std::io::Result<()> {
-        if !std::mem::take(&mut self.refill_due) || self.shutting_down || !self.warm.short() {
-            return Ok(());
-        }
-        self.ring.submit_and_wait(0)?;
-        self.clone_warm();
-        self.give_up_gone_warm();
-        Ok(())
-    }
-
-    /// Fills the warm pool (`WarmInits::refill`: requests to the zygote, which the loop
-    /// hears back from in `on_zygote`), each init with a cgroup of its own to join while it
-    /// waits (`cgroups/warm.rs`).
-    pub fn clone_warm(&mut self) {
-        self.warm
-            .refill(&self.exe, &self.spawn_slot, warm_cgroup(&self.cgroups));
-        self.arm_zygote();
-        // A zygote retired here takes its pending requests with it.
-        self.answer_waiting_stats();
-    }
-
-    /// The zygote's socket is readable: its replies join the pool. A `stats` that waited
-    /// for them is answered once none is pending.
-    pub fn on_zygote(&mut self, serial: u32, more: bool) {
-        if serial != self.warm.zygote_serial {
-            return;
-        }
-        if !more {
-            self.zygote_poll = None;
-        }
-        self.warm.on_zygote(warm_cgroup(&self.cgroups));
-        self.give_up_gone_warm();
-        if self.warm.zygote_pid().is_none() && !self.shutting_down {
-            // It died: the next refill starts another; the pool may be short now.
-            self.refill_warm();
-        }
-        self.arm_zygote();
-        self.answer_waiting_stats();
-    }
-
-    /// Polls the running zygote's socket; a poll of one that is gone is cancelled (it would
-    /// hold that socket in the ring).
-    pub fn arm_zygote(&mut self) {
-        let now = self.warm.zygote_sock();
-        let current = now.as_ref().map(|(_, serial)| *serial);
-        if let Some((op, serial)) = self.zygote_poll {
-            if Some(serial) == current {
-                return;
-            }
-            self.ring.cancel(op);
-            self.zygote_poll = None;
-        }
-        if let Some((fd, serial)) = now {
-            let t = Token::encode(Kind::Zygote, 0, 0, serial as usize);
-            let op = self.ring.poll(fd, libc::POLLIN as u32, true, t);
-            self.zygote_poll = Some((op, serial));
-        }
-    }
-
-    /// `stats` without an id while inits are pending waits for them: what it reports
-    /// (the pool's pids, the daemon's children and fds) is then settled.
-    pub fn answer_waiting_stats(&mut self) {
-        if self.warm.pending() > 0 || self.stats_waiting.is_empty() {
-            return;
-        }
-        let v = serde_json::to_value(self.stats()).unwrap_or_default();
-        for r in std::mem::take(&mut self.stats_waiting) {
-            self.reply_ok(r, v.clone());
-        }
-    }
-
-    /// After a take with no other container in setup: the pool is refilled once the
-    /// container is running (its init's job and exec go on without the loop stalled in a
-    /// clone), or by this timer if it is not started soon.
-    fn defer_refill(&mut self) {
-        if self.refill_timer.is_some() || !self.warm.short() {
-            return;
-        }
-        let t = Token::encode(Kind::Timer, crate::daemon::token::timer::WARM_REFILL, 0, 0);
-        self.refill_timer = Some(self.ring.timeout(WARM_REFILL_AFTER, t));
-    }
-
-    pub fn give_up_gone_warm(&mut self) {
-        for b in self.warm.take_gone() {
-            self.give_up(b, None);
-        }
     }
 
     pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
@@ -843,19 +719,4 @@ pub struct GivenUp {
     reply: Option<(ReplyTo, ApiError)>,
     /// The cgroup directories it may have been in, removed once it is reaped.
     cgroup: Option<crate::cgroups::CtrCgroup>,
-}
-
-/// Makes a warm init's own cgroup under `id`, when cgroups are usable.
-fn warm_cgroup(
-    cgroups: &crate::cgroups::Cgroups,
-) -> impl Fn(&str) -> crate::runtime::warm::CgroupResult + '_ {
-    move |id| {
-        if !cgroups.usable() {
-            return Ok(None);
-        }
-        cgroups
-            .make(&cgroups.warm_plan(id), &[], None)
-            .map(Some)
-            .map_err(|b| format!("its own cgroup: {}", b.0))
-    }
 }

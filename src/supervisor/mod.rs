@@ -14,3 +14,4 @@ pub mod lifecycle;
 pub mod signals;
 pub mod state_dir;
 pub mod stop;
+pub mod warm_pool;
