@@ -6,8 +6,8 @@
 //! in their first receive; `create` takes one instead of cloning, and asks for its
 //! replacement once the job is sent, while the taken init builds its container on the
 //! other CPU. The zygote forks them (`runtime::zygote`, docs/design/0014): the daemon sends
-//! a request and adds the init when the reply comes, never waiting for a clone itself. A spec with other namespaces, or one that joins a pid namespace, is cloned
-//! for as before.
+//! a request and adds the init when the reply comes, never waiting for a clone itself. A
+//! spec with other namespaces, or one that joins a pid namespace, is cloned for as before.
 //!
 //! A warm init's mount namespace is a copy of the daemon's from the moment of its clone.
 //! Anything mounted on the host after that (a bundle's rootfs, a volume) may not propagate
