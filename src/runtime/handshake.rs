@@ -123,14 +123,62 @@ pub fn send_encoded(
     msg: &Encoded,
     fds: &[BorrowedFd<'_>],
 ) -> Result<(), HandshakeError> {
+    send_with_fds(sock, &msg.0, fds, SendFlags::NOSIGNAL).map_err(HandshakeError::Send)
+}
+
+/// sendmsg(2) of one datagram with up to `MAX_FDS` fds (SCM_RIGHTS); the zygote's protocol
+/// uses it too (`runtime::zygote`).
+pub fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+    flags: SendFlags,
+) -> io::Result<()> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(fds)) {
-        return Err(HandshakeError::Send(io::Error::other("too many fds")));
+        return Err(io::Error::other("too many fds"));
     }
-    rustix::net::sendmsg(sock, &[IoSlice::new(&msg.0)], &mut anc, SendFlags::NOSIGNAL)
-        .map_err(|e| HandshakeError::Send(e.into()))?;
+    rustix::net::sendmsg(sock, &[IoSlice::new(bytes)], &mut anc, flags)?;
     Ok(())
+}
+
+/// One datagram received by `recv_with_fds`.
+pub struct Received {
+    pub bytes: usize,
+    /// The datagram or its fds did not fit (MSG_TRUNC, MSG_CTRUNC).
+    pub truncated: bool,
+    pub fds: Vec<OwnedFd>,
+}
+
+/// recvmsg(2) of one datagram into `buf`, with up to `MAX_FDS` fds, which arrive
+/// close-on-exec (`flags` adds to MSG_CMSG_CLOEXEC).
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: RecvFlags,
+) -> io::Result<Received> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let res = rustix::net::recvmsg(
+        sock,
+        &mut [IoSliceMut::new(buf)],
+        &mut anc,
+        flags | RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for msg in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = msg {
+            fds.extend(rights);
+        }
+    }
+    let truncated = res.flags.contains(rustix::net::ReturnFlags::TRUNC)
+        || res.flags.contains(rustix::net::ReturnFlags::CTRUNC);
+    Ok(Received {
+        bytes: res.bytes,
+        truncated,
+        fds,
+    })
 }
 
 /// Receives one message; fds arrive close-on-exec. `Ok(None)` means the peer closed.
@@ -140,31 +188,15 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
 ) -> Result<Option<(T, Vec<OwnedFd>)>, HandshakeError> {
     buf.clear();
     buf.resize(MAX_MESSAGE, 0);
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-    let mut anc = RecvAncillaryBuffer::new(&mut space);
-    let res = rustix::net::recvmsg(
-        sock,
-        &mut [IoSliceMut::new(buf)],
-        &mut anc,
-        RecvFlags::CMSG_CLOEXEC,
-    )
-    .map_err(|e| HandshakeError::Recv(e.into()))?;
-    let mut fds = Vec::new();
-    for msg in anc.drain() {
-        if let RecvAncillaryMessage::ScmRights(rights) = msg {
-            fds.extend(rights);
-        }
-    }
-    if res.flags.contains(rustix::net::ReturnFlags::TRUNC)
-        || res.flags.contains(rustix::net::ReturnFlags::CTRUNC)
-    {
+    let res = recv_with_fds(sock, buf, RecvFlags::empty()).map_err(HandshakeError::Recv)?;
+    if res.truncated {
         return Err(HandshakeError::Truncated);
     }
     if res.bytes == 0 {
         return Ok(None);
     }
     let msg = serde_json::from_slice(&buf[..res.bytes]).map_err(HandshakeError::Decode)?;
-    Ok(Some((msg, fds)))
+    Ok(Some((msg, res.fds)))
 }
 
 /// What an init receives first: its job (with its fds), or, for a warm init, the root to

@@ -18,14 +18,10 @@
 //! The zygote exits when the daemon closes its end (or dies: PR_SET_PDEATHSIG).
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, IoSliceMut, Write};
-use std::mem::MaybeUninit;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
-};
+use rustix::net::{RecvFlags, SendFlags};
 
 use super::handshake;
 use super::spawn::{Booting, NewNamespaces, SpawnError};
@@ -35,54 +31,28 @@ use crate::sys::spawn::{fork_sibling, Forked};
 /// One i32 each way.
 const WORD: usize = 4;
 
-/// Receives one message of one i32 with at most one fd. `Ok(None)`: the peer closed (or,
-/// with `DONTWAIT`, nothing is queued: `WouldBlock`).
+/// Receives one message of one i32 with at most one fd. `Ok(None)`: the peer closed (with
+/// `DONTWAIT`, nothing queued is `WouldBlock`).
 fn recv_word(sock: BorrowedFd<'_>, flags: RecvFlags) -> io::Result<Option<(i32, Option<OwnedFd>)>> {
     let mut buf = [0u8; WORD];
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut anc = RecvAncillaryBuffer::new(&mut space);
-    let res = rustix::net::recvmsg(
-        sock,
-        &mut [IoSliceMut::new(&mut buf)],
-        &mut anc,
-        flags | RecvFlags::CMSG_CLOEXEC,
-    )?;
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for msg in anc.drain() {
-        if let RecvAncillaryMessage::ScmRights(rights) = msg {
-            fds.extend(rights);
-        }
-    }
+    let mut res = handshake::recv_with_fds(sock, &mut buf, flags)?;
     if res.bytes == 0 {
         return Ok(None);
     }
-    let truncated = res.flags.contains(rustix::net::ReturnFlags::TRUNC)
-        || res.flags.contains(rustix::net::ReturnFlags::CTRUNC);
-    if truncated || res.bytes != WORD || fds.len() > 1 {
+    if res.truncated || res.bytes != WORD || res.fds.len() > 1 {
         return Err(io::Error::other(format!(
             "malformed zygote message ({} bytes, {} fds)",
             res.bytes,
-            fds.len()
+            res.fds.len()
         )));
     }
-    Ok(Some((i32::from_ne_bytes(buf), fds.pop())))
+    Ok(Some((i32::from_ne_bytes(buf), res.fds.pop())))
 }
 
 fn send_word(sock: BorrowedFd<'_>, word: i32, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut anc = SendAncillaryBuffer::new(&mut space);
     let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
-    if !fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other("no room for the fd"));
-    }
-    let bytes = word.to_ne_bytes();
-    rustix::net::sendmsg(
-        sock,
-        &[IoSlice::new(&bytes)],
-        &mut anc,
-        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-    )?;
-    Ok(())
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    handshake::send_with_fds(sock, &word.to_ne_bytes(), &fds, flags)
 }
 
 /// `ringmon zygote --sync-fd=N`: serves fork requests until the daemon closes the socket.
