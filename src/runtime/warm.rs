@@ -130,8 +130,6 @@ pub struct WarmInits {
     /// Zygotes that died since one last forked an init: at `ZYGOTE_RETRIES`, refills
     /// clone inits themselves (a zygote that cannot work is not restarted forever).
     zygote_deaths: u32,
-    /// Set at shutdown: the zygote's end is expected, not warned about.
-    shutting_down_zygote: bool,
     /// Bumped whenever the mount table changed: an init forked for a request of an older
     /// epoch is stale when its reply comes.
     epoch: u64,
@@ -169,7 +167,6 @@ impl WarmInits {
             zygote_serial: 0,
             zygote_off: false,
             zygote_deaths: 0,
-            shutting_down_zygote: false,
             epoch: 0,
         };
         if want == 0 {
@@ -267,7 +264,7 @@ impl WarmInits {
             if let Some(z) = &mut self.zygote {
                 match z.request(self.flags, self.epoch) {
                     Ok(()) => continue,
-                    Err(e) => self.retire_zygote(&e.to_string()),
+                    Err(e) => self.retire_zygote(Some(&e.to_string())),
                 }
             }
             match clone_init(exe, slot, &self.ns(), Owner::Warm) {
@@ -313,7 +310,7 @@ impl WarmInits {
             }
         }
         if let Some(why) = gone {
-            self.retire_zygote(&why);
+            self.retire_zygote(Some(&why));
         }
     }
 
@@ -331,11 +328,12 @@ impl WarmInits {
         self.zygote.as_ref().map_or(0, Zygote::pending)
     }
 
-    /// The zygote leaves (died, or shutdown): its process is given up with the gone inits,
-    /// its pending requests are dropped.
-    fn retire_zygote(&mut self, why: &str) {
+    /// The zygote leaves: it died (`why`), or shutdown (None: its end is expected, not
+    /// warned about). Its process is given up with the gone inits, its pending requests
+    /// are dropped.
+    fn retire_zygote(&mut self, why: Option<&str>) {
         if let Some(z) = self.zygote.take() {
-            if !self.shutting_down_zygote {
+            if let Some(why) = why {
                 self.zygote_deaths += 1;
                 self.zygote_off = self.zygote_deaths >= ZYGOTE_RETRIES;
                 let then = match self.zygote_off {
@@ -411,8 +409,7 @@ impl WarmInits {
     /// Every waiting init leaves the pool, and the zygote with them (shutdown).
     pub fn drain(&mut self) {
         self.gone.extend(self.inits.drain(..));
-        self.shutting_down_zygote = true;
-        self.retire_zygote("shutdown");
+        self.retire_zygote(None);
     }
 
     /// The inits that left the pool since the last call: the daemon kills and reaps them.
