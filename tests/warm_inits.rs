@@ -1,5 +1,5 @@
 //! Warm inits (docs/design/0010, 0014): a create takes an init forked ahead of it by the
-//! zygote, the pool is refilled, a killed zygote is replaced, an init killed from outside or made stale by a host mount is never handed
+//! zygote, the pool is refilled, a create that finds it empty waits for the zygote's fork, a killed zygote is replaced, an init killed from outside or made stale by a host mount is never handed
 //! out, other namespaces clone their own, and the daemon's state is as before after each
 //! scenario (the pool's size is constant).
 
@@ -159,6 +159,92 @@ fn the_zygote_forks_warm_inits_as_the_daemons_children_and_is_replaced_when_kill
     let now = w["zygote"].as_i64().expect("another zygote runs");
     assert_ne!(now, zygote, "{w}");
     assert_eq!(ppid(now), i64::from(d.pid));
+    d.assert_back_to(&before);
+}
+
+/// A signal to our daemon's child `pid` (the zygote), through a pidfd.
+fn signal(pid: i64, sig: rustix::process::Signal) {
+    let fd = pidfd(pid);
+    rustix::process::pidfd_send_signal(fd.as_fd(), sig).expect("pidfd_send_signal");
+}
+
+/// Runs `id` attached and checks it echoed `word`.
+fn echoed(c: &mut ringmon::api::client::Client, id: &str, word: &str) {
+    let (code, out) = common::start_attached(c, id);
+    assert_eq!((code, out), (0, format!("{word}\n").into_bytes()));
+    delete(c, id);
+}
+
+#[test]
+fn a_create_that_finds_the_pool_empty_waits_for_the_zygotes_fork_or_clones_if_it_dies() {
+    let _g = shared();
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let zygote = warm(&d)["zygote"].as_i64().expect("a zygote runs");
+    // A stopped zygote forks nothing (the signal is pending before the creates are sent,
+    // so it answers no request until SIGCONT).
+    signal(zygote, rustix::process::Signal::STOP);
+    let mut c = d.client();
+    let a = c
+        .send("create", json!({"args": ["echo", "a"]}))
+        .expect("send");
+    let b = c
+        .send("create", json!({"args": ["echo", "b"]}))
+        .expect("send");
+    // a takes the pool's init; b finds the pool empty and waits for the zygote.
+    let a = c.wait_reply(a).expect("create a")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    echoed(&mut c, &a, "a");
+    signal(zygote, rustix::process::Signal::CONT);
+    let b = c.wait_reply(b).expect("create b")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    echoed(&mut c, &b, "b");
+    let w = warm(&d);
+    assert_eq!(
+        (
+            w["taken"].as_u64(),
+            w["waited"].as_u64(),
+            w["cloned"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0)),
+        "{w}"
+    );
+    assert_eq!(warm_pids(&d).len(), 1, "{w}");
+    // A zygote killed while a create waits for it: that create clones its own.
+    signal(zygote, rustix::process::Signal::STOP);
+    let a = c
+        .send("create", json!({"args": ["echo", "c"]}))
+        .expect("send");
+    let b = c
+        .send("create", json!({"args": ["echo", "d"]}))
+        .expect("send");
+    let a = c.wait_reply(a).expect("create c")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    kill_and_wait(zygote);
+    let b = c.wait_reply(b).expect("create d")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    echoed(&mut c, &a, "c");
+    echoed(&mut c, &b, "d");
+    let w = warm(&d);
+    assert_eq!(
+        (
+            w["taken"].as_u64(),
+            w["waited"].as_u64(),
+            w["cloned"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{w}"
+    );
+    assert_ne!(w["zygote"].as_i64(), Some(zygote), "{w}");
+    assert_eq!(warm_pids(&d).len(), 1, "{w}");
     d.assert_back_to(&before);
 }
 

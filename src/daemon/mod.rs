@@ -84,6 +84,12 @@ pub struct Daemon {
     pub(crate) zygote_poll: Option<(OpId, u32)>,
     /// `stats` requests waiting for the zygote's pending replies (`answer_waiting_stats`).
     pub(crate) stats_waiting: Vec<crate::supervisor::container::ReplyTo>,
+    /// Creates waiting for an init the zygote was asked to fork for them, first come
+    /// first served (`Daemon::park_create`).
+    pub(crate) parked: std::collections::VecDeque<(
+        crate::api::proto::CreateParams,
+        crate::supervisor::container::ReplyTo,
+    )>,
     /// Inits killed before they became containers (a failed create's, or out of the warm
     /// pool), each reaped by a WaitId of its own (`Daemon::give_up`); shutdown waits for
     /// them.
@@ -248,6 +254,7 @@ impl Daemon {
             warm,
             zygote_poll: None,
             stats_waiting: Vec::new(),
+            parked: std::collections::VecDeque::new(),
             given_up: Slab::new(),
             removals: Slab::new(),
         };
@@ -401,6 +408,8 @@ impl Daemon {
         }
         self.warm.drain();
         self.give_up_gone_warm();
+        // Creates waiting for an init are refused now, as new ones are.
+        self.serve_parked();
         self.arm_zygote();
         self.answer_waiting_stats();
         let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();

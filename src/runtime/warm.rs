@@ -100,6 +100,10 @@ pub struct WarmCounts {
     /// the id reserved for the container: `cgroups/warm.rs`).
     #[serde(default)]
     pub cgroup_joined_ahead: u64,
+    /// Creates that found the pool empty and waited for the zygote's next fork instead of
+    /// cloning their own (counted in `taken` too, once they got it).
+    #[serde(default)]
+    pub waited: u64,
 }
 
 pub struct WarmInits {
@@ -232,6 +236,51 @@ impl WarmInits {
         }
         self.counts.cloned += 1;
         None
+    }
+
+    /// Whether a create with `ns` finds an init waiting now (a stale pool is discarded
+    /// first, as `take` would).
+    pub fn has_waiting(&mut self) -> bool {
+        self.drop_if_stale();
+        !self.inits.is_empty()
+    }
+
+    /// Asks the zygote for one init beyond the pool's own, for a create with `ns` that
+    /// found the pool empty and waits for the reply (`Daemon::park_create`) instead of
+    /// cloning its own init on the loop. False when it cannot: other namespaces than the
+    /// pool's, no zygote running, or the request failed (the zygote is retired then).
+    pub fn request_for(&mut self, ns: &NewNamespaces<'_>) -> bool {
+        if self.want == 0 || ns.pid_ns.is_some() || ns.clone_flags != self.flags {
+            return false;
+        }
+        let Some(z) = &mut self.zygote else {
+            return false;
+        };
+        match z.request(self.flags, self.epoch) {
+            Ok(()) => {
+                self.counts.waited += 1;
+                true
+            }
+            Err(e) => {
+                self.retire_zygote(Some(&e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// Inits beyond the pool's size leave it (one forked for a create that, in the end,
+    /// took another or cloned its own): the daemon's children and fds are the pool's again.
+    pub fn trim(&mut self) {
+        while self.inits.len() > self.want {
+            if let Some(b) = self.inits.pop_back() {
+                self.gone.push(b);
+            }
+        }
+    }
+
+    /// Inits waiting in the pool.
+    pub fn waiting(&self) -> usize {
+        self.inits.len()
     }
 
     /// Asks the zygote for inits until `want` are waiting or asked for (never blocks;

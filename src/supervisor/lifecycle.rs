@@ -105,7 +105,12 @@ impl Daemon {
         // The encoded job's size is checked once it is built (create).
         if let Some(name) = &p.name {
             ids::validate_name(name).map_err(bad)?;
-            if self.by_name.contains_key(name) {
+            if self.by_name.contains_key(name)
+                || self
+                    .parked
+                    .iter()
+                    .any(|(q, _)| q.name.as_ref() == Some(name))
+            {
                 return Err(ApiError::new(
                     ErrorCode::Conflict,
                     format!("container name {name:?} is already in use"),
@@ -197,6 +202,18 @@ impl Daemon {
     }
 
     pub fn create(&mut self, p: CreateParams, reply: ReplyTo) -> Result<(), ApiError> {
+        self.create_or_park(p, reply, true)
+    }
+
+    /// A create; with `may_park`, one that would clone its own init waits for the
+    /// zygote's next fork instead (`park_create`). A parked create is run again, from the
+    /// start, without it (`serve_parked`).
+    pub(crate) fn create_or_park(
+        &mut self,
+        p: CreateParams,
+        reply: ReplyTo,
+        may_park: bool,
+    ) -> Result<(), ApiError> {
         self.validate_create(&p)?;
         let fresh_id = || {
             ids::new_id().map_err(|e| ApiError::new(ErrorCode::Internal, format!("getrandom: {e}")))
@@ -259,6 +276,10 @@ impl Daemon {
         // A warm init with these namespaces, if one is waiting (runtime::warm). If it is not
         // the one the id was reserved for (other namespaces, a stale or dead pool), the
         // container takes the id of the init it gets, or a fresh one.
+        if may_park && self.park_create(&ns) {
+            self.parked.push_back((p, reply));
+            return Ok(());
+        }
         let warm = self.take_warm(&ns, owner);
         let taken_id = warm.as_ref().and_then(|b| b.warm_id.clone());
         if taken_id.as_deref() != Some(id.as_str()) {

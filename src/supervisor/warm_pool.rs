@@ -23,6 +23,46 @@ impl Daemon {
         b
     }
 
+    /// Whether a create with `ns` that would clone its own init waits for the zygote's
+    /// next fork instead: the pool is empty, or other creates already wait for it (they
+    /// are served first). Cloning on the loop suspends this thread until the child's exec
+    /// (0.3-0.5 ms here), and that init then runs the runtime's whole start-up, where a
+    /// forked one starts warm; with several creates in flight the pool of one is often
+    /// empty. The zygote is asked for one init per parked create; `serve_parked` runs them
+    /// as the replies come.
+    pub(crate) fn park_create(&mut self, ns: &NewNamespaces<'_>) -> bool {
+        if self.shutting_down || (self.parked.is_empty() && self.warm.has_waiting()) {
+            return false;
+        }
+        let parked = self.warm.request_for(ns);
+        if !parked {
+            // A zygote retired by the failed request takes the other parked creates'
+            // requests with it.
+            self.serve_parked();
+        }
+        parked
+    }
+
+    /// Runs the parked creates that an init waits for, in order, and those that no request
+    /// covers any more (the zygote died, a fork failed, the mount table changed): they
+    /// clone their own. Once none waits, inits beyond the pool's size leave it.
+    pub(crate) fn serve_parked(&mut self) {
+        while !self.parked.is_empty()
+            && (self.warm.waiting() > 0 || self.parked.len() > self.warm.pending())
+        {
+            let Some((p, r)) = self.parked.pop_front() else {
+                break;
+            };
+            if let Err(e) = self.create_or_park(p, r, false) {
+                self.reply_err(r, e);
+            }
+        }
+        if self.parked.is_empty() {
+            self.warm.trim();
+        }
+        self.give_up_gone_warm();
+    }
+
     /// A warm init taken by a create that was then refused goes back to the pool.
     pub(crate) fn put_back_warm(&mut self, b: Option<crate::runtime::spawn::Booting>) {
         if let Some(b) = b {
@@ -59,6 +99,7 @@ impl Daemon {
     pub fn clone_warm(&mut self) {
         self.warm
             .refill(&self.exe, &self.spawn_slot, warm_cgroup(&self.cgroups));
+        self.serve_parked();
         self.arm_zygote();
         // A zygote retired here takes its pending requests with it.
         self.answer_waiting_stats();
@@ -74,7 +115,7 @@ impl Daemon {
             self.zygote_poll = None;
         }
         self.warm.on_zygote(warm_cgroup(&self.cgroups));
-        self.give_up_gone_warm();
+        self.serve_parked();
         if self.warm.zygote_pid().is_none() && !self.shutting_down {
             // It died: the next refill starts another; the pool may be short now.
             self.refill_warm();
