@@ -5,13 +5,15 @@
 # containers/s, the daemon's own CPU (its /proc stat: utime + stime, io-wq workers
 # included) and the whole machine's busy CPU (/proc/stat: user, nice, system, irq,
 # softirq) per container, in ms. Alternate two builds' runs to compare them.
+# DAEMON_ARGS adds daemon flags (e.g. DAEMON_ARGS="--warm-inits 2"); the daemon's state
+# (and the containers' logs) go under TMPDIR (default /tmp).
 set -euo pipefail
 S=${S:-target/x86_64-unknown-linux-gnu/release/ringmon-stress}
 bin=$1
-root=$(mktemp -d /tmp/ringmon-cpu.XXXX)
+root=$(mktemp -d "${TMPDIR:-/tmp}/ringmon-cpu.XXXX")
 mkfifo "$root/ready"
 "$bin" --socket "$root/s.sock" daemon --root "$root" --cgroup-parent "ringmon-cpu-$$" \
-    --background >"$root/ready" 2>/dev/null &
+    --background ${DAEMON_ARGS:-} >"$root/ready" 2>/dev/null &
 pid=$!
 # Readiness is the daemon's "ready <pid>" line.
 read -r _ <"$root/ready"
