@@ -273,13 +273,15 @@ impl Daemon {
             pid_ns: prepared.pid_ns.as_deref(),
             stage: Some(&stage),
         };
-        // A warm init with these namespaces, if one is waiting (runtime::warm). If it is not
-        // the one the id was reserved for (other namespaces, a stale or dead pool), the
-        // container takes the id of the init it gets, or a fresh one.
+        // With the pool empty, the create waits for the zygote's next fork (it is run
+        // again then) rather than clone its own init here.
         if may_park && self.park_create(&ns) {
             self.parked.push_back((p, reply));
             return Ok(());
         }
+        // A warm init with these namespaces, if one is waiting (runtime::warm). If it is not
+        // the one the id was reserved for (other namespaces, a stale or dead pool), the
+        // container takes the id of the init it gets, or a fresh one.
         let warm = self.take_warm(&ns, owner);
         let taken_id = warm.as_ref().and_then(|b| b.warm_id.clone());
         if taken_id.as_deref() != Some(id.as_str()) {
