@@ -175,76 +175,58 @@ fn echoed(c: &mut ringmon::api::client::Client, id: &str, word: &str) {
     delete(c, id);
 }
 
+fn id_of(res: Value) -> String {
+    res["id"].as_str().expect("id").to_string()
+}
+
+/// Stops the zygote (it forks nothing until SIGCONT: the signal is pending before the
+/// creates are sent), sends two pipelined creates of `echo WORD`, and runs the first (it
+/// takes the pool's init). Returns the request id of the second, which finds the pool
+/// empty.
+fn two_creates_with_the_zygote_stopped(
+    c: &mut ringmon::api::client::Client,
+    zygote: i64,
+    words: [&str; 2],
+) -> u64 {
+    signal(zygote, rustix::process::Signal::STOP);
+    let [first, second] = words.map(|w| {
+        c.send("create", json!({"args": ["echo", w]}))
+            .expect("send")
+    });
+    let first = id_of(c.wait_reply(first).expect("create"));
+    echoed(c, &first, words[0]);
+    second
+}
+
+/// The pool's counters are `want` (taken, waited, cloned), and one init waits again.
+fn assert_taken_waited_cloned(d: &TestDaemon, want: [u64; 3]) -> Value {
+    let w = warm(d);
+    let got = ["taken", "waited", "cloned"].map(|k| w[k].as_u64().unwrap_or(u64::MAX));
+    assert_eq!(got, want, "{w}");
+    assert_eq!(w["pids"].as_array().map(Vec::len), Some(1), "{w}");
+    w
+}
+
 #[test]
 fn a_create_that_finds_the_pool_empty_waits_for_the_zygotes_fork_or_clones_if_it_dies() {
     let _g = shared();
     let d = TestDaemon::start();
     let before = d.baseline();
     let zygote = warm(&d)["zygote"].as_i64().expect("a zygote runs");
-    // A stopped zygote forks nothing (the signal is pending before the creates are sent,
-    // so it answers no request until SIGCONT).
-    signal(zygote, rustix::process::Signal::STOP);
     let mut c = d.client();
-    let a = c
-        .send("create", json!({"args": ["echo", "a"]}))
-        .expect("send");
-    let b = c
-        .send("create", json!({"args": ["echo", "b"]}))
-        .expect("send");
-    // a takes the pool's init; b finds the pool empty and waits for the zygote.
-    let a = c.wait_reply(a).expect("create a")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    echoed(&mut c, &a, "a");
+    let b = two_creates_with_the_zygote_stopped(&mut c, zygote, ["a", "b"]);
+    // b found the pool empty and waits for the zygote.
     signal(zygote, rustix::process::Signal::CONT);
-    let b = c.wait_reply(b).expect("create b")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let b = id_of(c.wait_reply(b).expect("create b"));
     echoed(&mut c, &b, "b");
-    let w = warm(&d);
-    assert_eq!(
-        (
-            w["taken"].as_u64(),
-            w["waited"].as_u64(),
-            w["cloned"].as_u64()
-        ),
-        (Some(2), Some(1), Some(0)),
-        "{w}"
-    );
-    assert_eq!(warm_pids(&d).len(), 1, "{w}");
+    assert_taken_waited_cloned(&d, [2, 1, 0]);
     // A zygote killed while a create waits for it: that create clones its own.
-    signal(zygote, rustix::process::Signal::STOP);
-    let a = c
-        .send("create", json!({"args": ["echo", "c"]}))
-        .expect("send");
-    let b = c
-        .send("create", json!({"args": ["echo", "d"]}))
-        .expect("send");
-    let a = c.wait_reply(a).expect("create c")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let waiting = two_creates_with_the_zygote_stopped(&mut c, zygote, ["c", "d"]);
     kill_and_wait(zygote);
-    let b = c.wait_reply(b).expect("create d")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    echoed(&mut c, &a, "c");
-    echoed(&mut c, &b, "d");
-    let w = warm(&d);
-    assert_eq!(
-        (
-            w["taken"].as_u64(),
-            w["waited"].as_u64(),
-            w["cloned"].as_u64()
-        ),
-        (Some(3), Some(2), Some(1)),
-        "{w}"
-    );
+    let waiting = id_of(c.wait_reply(waiting).expect("create d"));
+    echoed(&mut c, &waiting, "d");
+    let w = assert_taken_waited_cloned(&d, [3, 2, 1]);
     assert_ne!(w["zygote"].as_i64(), Some(zygote), "{w}");
-    assert_eq!(warm_pids(&d).len(), 1, "{w}");
     d.assert_back_to(&before);
 }
 
