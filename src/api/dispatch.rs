@@ -254,9 +254,10 @@ impl Daemon {
                         })
                     }
                     // Inits the zygote is forking are neither in the pool nor gone yet:
-                    // the reply waits for them (`answer_waiting_stats`).
+                    // the reply waits for those asked for by now (`answer_waiting_stats`),
+                    // not for later ones (a churn beside it would hold it forever).
                     None if self.warm.pending() > 0 => {
-                        self.stats_waiting.push(r);
+                        self.stats_waiting.push((r, self.warm.asked()));
                         return Ok(());
                     }
                     None => serde_json::to_value(self.stats()),

@@ -82,8 +82,9 @@ pub struct Daemon {
     pub warm: crate::runtime::warm::WarmInits,
     /// The serial of the zygote whose socket is polled (multishot), while armed.
     pub(crate) zygote_poll: Option<(OpId, u32)>,
-    /// `stats` requests waiting for the zygote's pending replies (`answer_waiting_stats`).
-    pub(crate) stats_waiting: Vec<crate::supervisor::container::ReplyTo>,
+    /// `stats` requests waiting for the zygote's replies, each until the requests sent
+    /// before it (the count of `WarmInits::asked` then) are settled (`answer_waiting_stats`).
+    pub(crate) stats_waiting: Vec<(crate::supervisor::container::ReplyTo, u64)>,
     /// Creates waiting for an init the zygote was asked to fork for them, first come
     /// first served (`Daemon::park_create`).
     pub(crate) parked: std::collections::VecDeque<(

@@ -134,6 +134,8 @@ pub struct WarmInits {
     /// Zygotes that died since one last forked an init: at `ZYGOTE_RETRIES`, refills
     /// clone inits themselves (a zygote that cannot work is not restarted forever).
     zygote_deaths: u32,
+    /// Requests sent to zygotes so far (`asked - pending` have been answered or dropped).
+    asked: u64,
     /// Bumped whenever the mount table changed: an init forked for a request of an older
     /// epoch is stale when its reply comes.
     epoch: u64,
@@ -171,6 +173,7 @@ impl WarmInits {
             zygote_serial: 0,
             zygote_off: false,
             zygote_deaths: 0,
+            asked: 0,
             epoch: 0,
         };
         if want == 0 {
@@ -258,6 +261,7 @@ impl WarmInits {
         };
         match z.request(self.flags, self.epoch) {
             Ok(()) => {
+                self.asked += 1;
                 self.counts.waited += 1;
                 true
             }
@@ -312,7 +316,10 @@ impl WarmInits {
             }
             if let Some(z) = &mut self.zygote {
                 match z.request(self.flags, self.epoch) {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        self.asked += 1;
+                        continue;
+                    }
                     Err(e) => self.retire_zygote(Some(&e.to_string())),
                 }
             }
@@ -375,6 +382,16 @@ impl WarmInits {
     /// Inits asked of the zygote and not yet in the pool.
     pub fn pending(&self) -> usize {
         self.zygote.as_ref().map_or(0, Zygote::pending)
+    }
+
+    /// How many requests were sent to zygotes so far.
+    pub fn asked(&self) -> u64 {
+        self.asked
+    }
+
+    /// How many of them are settled: answered, or dropped with a zygote that died.
+    pub fn settled(&self) -> u64 {
+        self.asked - self.pending() as u64
     }
 
     /// The zygote leaves: it died (`why`), or shutdown (None: its end is expected, not

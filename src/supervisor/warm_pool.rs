@@ -143,14 +143,24 @@ impl Daemon {
         }
     }
 
-    /// `stats` without an id while inits are pending waits for them: what it reports
-    /// (the pool's pids, the daemon's children and fds) is then settled.
+    /// `stats` without an id while inits are pending waits for those asked for before it
+    /// (the zygote answers in order): what it reports (the pool's pids, the daemon's
+    /// children and fds) is then settled, unless later creates asked for more.
     pub fn answer_waiting_stats(&mut self) {
-        if self.warm.pending() > 0 || self.stats_waiting.is_empty() {
+        let settled = self.warm.settled();
+        if !self
+            .stats_waiting
+            .iter()
+            .any(|(_, asked)| *asked <= settled)
+        {
             return;
         }
         let v = serde_json::to_value(self.stats()).unwrap_or_default();
-        for r in std::mem::take(&mut self.stats_waiting) {
+        let (due, later) = std::mem::take(&mut self.stats_waiting)
+            .into_iter()
+            .partition(|(_, asked)| *asked <= settled);
+        self.stats_waiting = later;
+        for (r, _) in due {
             self.reply_ok(r, v.clone());
         }
     }
