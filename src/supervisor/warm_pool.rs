@@ -37,8 +37,10 @@ impl Daemon {
         let parked = self.warm.request_for(ns);
         if !parked {
             // A zygote retired by the failed request takes the other parked creates'
-            // requests with it.
+            // requests (and its poll) with it.
             self.serve_parked();
+            self.arm_zygote();
+            self.answer_waiting_stats();
         }
         parked
     }
