@@ -408,11 +408,8 @@ impl Daemon {
             self.ring.cancel(op);
         }
         self.warm.drain();
-        self.give_up_gone_warm();
         // Creates waiting for an init are refused now, as new ones are.
-        self.serve_parked();
-        self.arm_zygote();
-        self.answer_waiting_stats();
+        self.after_pool_change();
         let keys: Vec<usize> = self.containers.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.containers[key].removing = true;

@@ -222,13 +222,13 @@ impl WarmInits {
     }
 
     /// A warm init for a clone with `ns`, handed to `owner`; None when the caller must
-    /// clone its own.
+    /// clone its own. The caller discards a stale pool first (`drop_if_stale`), once per
+    /// create.
     pub fn take(&mut self, ns: &NewNamespaces<'_>, owner: Owner) -> Option<Booting> {
-        if self.want == 0 || ns.pid_ns.is_some() || ns.clone_flags != self.flags {
+        if !self.serves(ns) {
             self.counts.cloned += 1;
             return None;
         }
-        self.drop_if_stale();
         while let Some(b) = self.inits.pop_front() {
             if b.waiting() {
                 self.counts.taken += 1;
@@ -241,11 +241,9 @@ impl WarmInits {
         None
     }
 
-    /// Whether a create with `ns` finds an init waiting now (a stale pool is discarded
-    /// first, as `take` would).
-    pub fn has_waiting(&mut self) -> bool {
-        self.drop_if_stale();
-        !self.inits.is_empty()
+    /// Whether the pool's inits can serve a clone with `ns`: its namespaces, none joined.
+    fn serves(&self, ns: &NewNamespaces<'_>) -> bool {
+        self.want > 0 && ns.pid_ns.is_none() && ns.clone_flags == self.flags
     }
 
     /// Asks the zygote for one init beyond the pool's own, for a create with `ns` that
@@ -253,16 +251,20 @@ impl WarmInits {
     /// cloning its own init on the loop. False when it cannot: other namespaces than the
     /// pool's, no zygote running, or the request failed (the zygote is retired then).
     pub fn request_for(&mut self, ns: &NewNamespaces<'_>) -> bool {
-        if self.want == 0 || ns.pid_ns.is_some() || ns.clone_flags != self.flags {
-            return false;
-        }
+        let asked = self.serves(ns) && self.ask_zygote();
+        self.counts.waited += u64::from(asked);
+        asked
+    }
+
+    /// Sends the running zygote a request for one init; false without a zygote, or when
+    /// the send failed (the zygote is retired then).
+    fn ask_zygote(&mut self) -> bool {
         let Some(z) = &mut self.zygote else {
             return false;
         };
         match z.request(self.flags, self.epoch) {
             Ok(()) => {
                 self.asked += 1;
-                self.counts.waited += 1;
                 true
             }
             Err(e) => {
@@ -275,10 +277,8 @@ impl WarmInits {
     /// Inits beyond the pool's size leave it (one forked for a create that, in the end,
     /// took another or cloned its own): the daemon's children and fds are the pool's again.
     pub fn trim(&mut self) {
-        while self.inits.len() > self.want {
-            if let Some(b) = self.inits.pop_back() {
-                self.gone.push(b);
-            }
+        if self.inits.len() > self.want {
+            self.gone.extend(self.inits.drain(self.want..));
         }
     }
 
@@ -314,14 +314,8 @@ impl WarmInits {
                     }
                 }
             }
-            if let Some(z) = &mut self.zygote {
-                match z.request(self.flags, self.epoch) {
-                    Ok(()) => {
-                        self.asked += 1;
-                        continue;
-                    }
-                    Err(e) => self.retire_zygote(Some(&e.to_string())),
-                }
+            if self.ask_zygote() {
+                continue;
             }
             match clone_init(exe, slot, &self.ns(), Owner::Warm) {
                 Ok(b) => self.settle(b, &cgroup),
@@ -483,7 +477,9 @@ impl WarmInits {
         std::mem::take(&mut self.gone)
     }
 
-    fn drop_if_stale(&mut self) {
+    /// Discards the waiting inits if the mount table changed since the last look: they
+    /// leave through `take_gone`.
+    pub fn drop_if_stale(&mut self) {
         if self.mounts_changed() {
             self.counts.stale += self.inits.len() as u64;
             self.gone.extend(self.inits.drain(..));

@@ -273,6 +273,7 @@ impl Daemon {
             pid_ns: prepared.pid_ns.as_deref(),
             stage: Some(&stage),
         };
+        self.discard_stale_warm();
         // With the pool empty, the create waits for the zygote's next fork (it is run
         // again then) rather than clone its own init here.
         if may_park && self.park_create(&ns) {

@@ -11,8 +11,15 @@ use crate::runtime::spawn::NewNamespaces;
 const WARM_REFILL_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Daemon {
-    /// A warm init for `ns`, if one is waiting (`runtime::warm`); those found stale or
-    /// dead on the way are given up.
+    /// Gives up the waiting inits if the daemon's mount table changed since they were
+    /// forked (once per create, before it parks or takes one).
+    pub(crate) fn discard_stale_warm(&mut self) {
+        self.warm.drop_if_stale();
+        self.give_up_gone_warm();
+    }
+
+    /// A warm init for `ns`, if one is waiting (`runtime::warm`); those found dead on the
+    /// way are given up.
     pub(crate) fn take_warm(
         &mut self,
         ns: &NewNamespaces<'_>,
@@ -31,27 +38,32 @@ impl Daemon {
     /// empty. The zygote is asked for one init per parked create; `serve_parked` runs them
     /// as the replies come.
     pub(crate) fn park_create(&mut self, ns: &NewNamespaces<'_>) -> bool {
-        if self.shutting_down || (self.parked.is_empty() && self.warm.has_waiting()) {
+        if self.shutting_down || (self.parked.is_empty() && self.warm.waiting() > 0) {
             return false;
         }
         let parked = self.warm.request_for(ns);
         if !parked {
             // A zygote retired by the failed request takes the other parked creates'
             // requests (and its poll) with it.
-            self.serve_parked();
-            self.arm_zygote();
-            self.answer_waiting_stats();
+            self.after_pool_change();
         }
         parked
+    }
+
+    /// After the pool or its zygote changed (a refill, the zygote's replies, a retired
+    /// zygote, shutdown): the parked creates are served, the ring polls the zygote that
+    /// runs now, and each `stats` whose requests are settled is answered.
+    pub(crate) fn after_pool_change(&mut self) {
+        self.serve_parked();
+        self.arm_zygote();
+        self.answer_waiting_stats();
     }
 
     /// Runs the parked creates that an init waits for, in order, and those that no request
     /// covers any more (the zygote died, a fork failed, the mount table changed): they
     /// clone their own. Once none waits, inits beyond the pool's size leave it.
-    pub(crate) fn serve_parked(&mut self) {
-        while !self.parked.is_empty()
-            && (self.warm.waiting() > 0 || self.parked.len() > self.warm.pending())
-        {
+    fn serve_parked(&mut self) {
+        while self.warm.waiting() > 0 || self.parked.len() > self.warm.pending() {
             let Some((p, r)) = self.parked.pop_front() else {
                 break;
             };
@@ -91,7 +103,6 @@ impl Daemon {
         }
         self.ring.submit_and_wait(0)?;
         self.clone_warm();
-        self.give_up_gone_warm();
         Ok(())
     }
 
@@ -101,10 +112,8 @@ impl Daemon {
     pub fn clone_warm(&mut self) {
         self.warm
             .refill(&self.exe, &self.spawn_slot, warm_cgroup(&self.cgroups));
-        self.serve_parked();
-        self.arm_zygote();
         // A zygote retired here takes its pending requests with it.
-        self.answer_waiting_stats();
+        self.after_pool_change();
     }
 
     /// The zygote's socket is readable: its replies join the pool. A `stats` that waited
@@ -117,18 +126,16 @@ impl Daemon {
             self.zygote_poll = None;
         }
         self.warm.on_zygote(warm_cgroup(&self.cgroups));
-        self.serve_parked();
         if self.warm.zygote_pid().is_none() && !self.shutting_down {
             // It died: the next refill starts another; the pool may be short now.
             self.refill_warm();
         }
-        self.arm_zygote();
-        self.answer_waiting_stats();
+        self.after_pool_change();
     }
 
     /// Polls the running zygote's socket; a poll of one that is gone is cancelled (it would
     /// hold that socket in the ring).
-    pub fn arm_zygote(&mut self) {
+    fn arm_zygote(&mut self) {
         let now = self.warm.zygote_sock();
         let current = now.as_ref().map(|(_, serial)| *serial);
         if let Some((op, serial)) = self.zygote_poll {
@@ -148,7 +155,7 @@ impl Daemon {
     /// `stats` without an id while inits are pending waits for those asked for before it
     /// (the zygote answers in order): what it reports (the pool's pids, the daemon's
     /// children and fds) is then settled, unless later creates asked for more.
-    pub fn answer_waiting_stats(&mut self) {
+    fn answer_waiting_stats(&mut self) {
         let settled = self.warm.settled();
         if !self
             .stats_waiting
@@ -178,7 +185,7 @@ impl Daemon {
         self.refill_timer = Some(self.ring.timeout(WARM_REFILL_AFTER, t));
     }
 
-    pub fn give_up_gone_warm(&mut self) {
+    fn give_up_gone_warm(&mut self) {
         for b in self.warm.take_gone() {
             self.give_up(b, None);
         }
