@@ -85,23 +85,28 @@ impl Daemon {
     }
 
     /// Asks for the warm pool to be refilled at the end of this loop turn
-    /// (`refill_if_due`), once the turn's replies are out. The clone suspends this thread
-    /// until the child's exec (0.3-0.5 ms here), so it is asked for where no container waits
-    /// on the loop: when one has just exec'd its command or died (`on_sync_closed`,
-    /// `on_exit`), after a failed create, or on the refill timer (`defer_refill`).
+    /// (`refill_if_due`), once the turn's replies are out. The new init (and, settling it,
+    /// its cgroup's mkdir on this thread) competes with the containers in setup, and
+    /// without a zygote the clone suspends this thread until the child's exec (0.3-0.5 ms
+    /// here), so it is asked for where no container waits on the loop: when one has just
+    /// exec'd its command or died (`on_sync_closed`, `on_exit`), after a failed create,
+    /// or on the refill timer (`defer_refill`).
     pub fn refill_warm(&mut self) {
         self.refill_due = true;
     }
 
     /// The refill asked for in this turn, after its replies were flushed: a start's reply,
-    /// queued when the container exec'd, no longer waits for the clone that replaces the
-    /// init it took. What the turn queued on the ring is submitted first, so the kernel
-    /// works on it while this thread is in the clone.
+    /// queued when the container exec'd, does not wait for the init that replaces the one
+    /// it took. When the refill clones (the zygote's first start or restart, or no zygote),
+    /// what the turn queued on the ring is submitted first, so the kernel works on it while
+    /// this thread is in the clone; a request to a running zygote does not stall.
     pub fn refill_if_due(&mut self) -> std::io::Result<()> {
         if !std::mem::take(&mut self.refill_due) || self.shutting_down || !self.warm.short() {
             return Ok(());
         }
-        self.ring.submit_and_wait(0)?;
+        if self.warm.zygote_pid().is_none() {
+            self.ring.submit_and_wait(0)?;
+        }
         self.clone_warm();
         Ok(())
     }
