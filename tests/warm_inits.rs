@@ -23,6 +23,11 @@ fn warm(d: &TestDaemon) -> Value {
     d.client().call("stats", json!({})).expect("stats")["warm_inits"].clone()
 }
 
+/// The pool's counters named by `keys` (u64::MAX for one that is missing).
+fn counters<const N: usize>(w: &Value, keys: [&str; N]) -> [u64; N] {
+    keys.map(|k| w[k].as_u64().unwrap_or(u64::MAX))
+}
+
 fn warm_pids(d: &TestDaemon) -> Vec<i64> {
     warm(d)["pids"]
         .as_array()
@@ -87,11 +92,7 @@ fn a_create_takes_the_warm_init_and_its_replacement_is_cloned() {
     let now = warm_pids(&d);
     assert_eq!(now.len(), 1, "{w}");
     assert_ne!(now, first, "a new warm init replaced the one taken");
-    assert_eq!(
-        (w["taken"].as_u64(), w["cloned"].as_u64()),
-        (Some(1), Some(0)),
-        "{w}"
-    );
+    assert_eq!(counters(&w, ["taken", "cloned"]), [1, 0], "{w}");
     d.assert_back_to(&before);
 }
 
@@ -107,11 +108,7 @@ fn a_warm_init_killed_from_outside_is_not_handed_out() {
     assert_eq!((code, out.as_slice()), (0, b"cold\n".as_slice()));
     delete(&mut c, &id);
     let w = warm(&d);
-    assert_eq!(
-        (w["died"].as_u64(), w["cloned"].as_u64()),
-        (Some(1), Some(1)),
-        "{w}"
-    );
+    assert_eq!(counters(&w, ["died", "cloned"]), [1, 1], "{w}");
     assert!(!warm_pids(&d).contains(&pid), "{w}");
     d.assert_back_to(&before);
 }
@@ -151,11 +148,7 @@ fn the_zygote_forks_warm_inits_as_the_daemons_children_and_is_replaced_when_kill
         delete(&mut c, &id);
     }
     let w = warm(&d);
-    assert_eq!(
-        (w["taken"].as_u64(), w["cloned"].as_u64()),
-        (Some(3), Some(0)),
-        "{w}"
-    );
+    assert_eq!(counters(&w, ["taken", "cloned"]), [3, 0], "{w}");
     let now = w["zygote"].as_i64().expect("another zygote runs");
     assert_ne!(now, zygote, "{w}");
     assert_eq!(ppid(now), i64::from(d.pid));
@@ -201,8 +194,7 @@ fn two_creates_with_the_zygote_stopped(
 /// The pool's counters are `want` (taken, waited, cloned), and one init waits again.
 fn assert_taken_waited_cloned(d: &TestDaemon, want: [u64; 3]) -> Value {
     let w = warm(d);
-    let got = ["taken", "waited", "cloned"].map(|k| w[k].as_u64().unwrap_or(u64::MAX));
-    assert_eq!(got, want, "{w}");
+    assert_eq!(counters(&w, ["taken", "waited", "cloned"]), want, "{w}");
     assert_eq!(w["pids"].as_array().map(Vec::len), Some(1), "{w}");
     w
 }
@@ -291,11 +283,7 @@ fn a_container_with_other_namespaces_clones_its_own_and_the_pool_stays() {
     assert_eq!((code, out.as_slice()), (0, b"bundle\n".as_slice()));
     delete(&mut c, &id);
     let w = warm(&d);
-    assert_eq!(
-        (w["taken"].as_u64(), w["cloned"].as_u64()),
-        (Some(0), Some(1)),
-        "{w}"
-    );
+    assert_eq!(counters(&w, ["taken", "cloned"]), [0, 1], "{w}");
     assert_eq!(warm_pids(&d), pool, "the pool was not touched");
     d.assert_back_to(&before);
 }
@@ -501,8 +489,8 @@ fn a_warm_init_waits_in_the_cgroup_of_the_container_that_takes_it() {
     delete(&mut c, &id);
     let w = warm(&d);
     assert_eq!(
-        (w["taken"].as_u64(), w["cgroup_joined_ahead"].as_u64()),
-        (Some(2), Some(2)),
+        counters(&w, ["taken", "cgroup_joined_ahead"]),
+        [2, 2],
         "{w}"
     );
     d.assert_back_to(&before);

@@ -188,25 +188,24 @@ pub fn spawn_exec(
     Ok(Spawned { pid, pidfd })
 }
 
-/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes); the
-/// stress tool's kernel floor uses it too.
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes).
 #[repr(C)]
 #[derive(Default)]
-pub struct CloneArgs {
-    pub flags: u64,
-    pub pidfd: u64,
-    pub child_tid: u64,
-    pub parent_tid: u64,
-    pub exit_signal: u64,
-    pub stack: u64,
-    pub stack_size: u64,
-    pub tls: u64,
-    pub set_tid: u64,
-    pub set_tid_size: u64,
-    pub cgroup: u64,
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
 }
 
-/// Which side of `fork_sibling` the caller is on.
+/// Which side of `fork3` (or `fork_sibling`) the caller is on.
 pub enum Forked {
     /// The new process: a copy of the caller, continuing from the call.
     Child,
@@ -223,13 +222,21 @@ pub enum Forked {
 /// Only for a single-threaded caller: as after fork(2), the child has only the calling
 /// thread, and no atfork handlers run (nothing in ringmon registers one).
 pub fn fork_sibling(namespaces: i32) -> io::Result<Forked> {
+    // With CLONE_PARENT the exit signal is the caller's own (SIGCHLD to the common
+    // parent); clone3 requires 0 here.
+    fork3((libc::CLONE_PARENT | (namespaces & NS_MASK)) as u64, 0)
+}
+
+/// clone3(`flags` | CLONE_PIDFD) without CLONE_VM or a stack of its own: the child runs on
+/// a copy of the caller's memory and returns from this same call, as with fork(2). The
+/// stress tool's kernel floor uses it too. Only for a single-threaded caller (the child
+/// has only the calling thread).
+pub fn fork3(flags: u64, exit_signal: u64) -> io::Result<Forked> {
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
-        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD | (namespaces & NS_MASK)) as u64,
+        flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        // With CLONE_PARENT the exit signal is the caller's own (SIGCHLD to the common
-        // parent); clone3 requires 0 here.
-        exit_signal: 0,
+        exit_signal,
         ..Default::default()
     };
     // SAFETY: `args` is a valid clone_args of the size passed, and `pidfd` outlives the call
