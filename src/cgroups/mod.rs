@@ -155,19 +155,26 @@ pub struct CtrCgroup {
     pub fs: Fs,
 }
 
-/// The controllers every container's cgroup gets in v1, for stats (cpuacct, pids, and
-/// memory with `memory`) and, on a host without cgroup2, for kill-all (freezer). A v1
-/// memory cgroup is otherwise made only for a memory limit: its removal walks every
-/// superblock's LRU lists while holding the kernel's global cgroup_mutex, so with N
-/// containers held each delete costs O(N) and stalls the next create's cgroup writes
-/// (docs/design/0008-cgroups.md).
+/// The v1 controllers every container's cgroup gets whether or not a limit asks for them.
+///
+/// - On a hybrid host, none: the cgroup2 directory every container gets has what the
+///   daemon reads without a limit (CPU time in `cpu.stat`, which cgroup2 keeps without any
+///   controller; the tasks in `cgroup.threads`) and `cgroup.kill` for kill-all. Each v1
+///   directory more cost a mkdir on the loop (about 30 us here, half of it creating the
+///   controller's files), an rmdir and an offline in the kernel at delete, and a move for
+///   the init (ADR 0008's addendum).
+/// - On a v1-only host: cpuacct and pids for stats, and the freezer for kill-all.
+/// - With `--v1-memory always`, memory too. A v1 memory cgroup is otherwise made only for
+///   a memory limit: its removal walks every superblock's LRU lists while holding the
+///   kernel's global cgroup_mutex, so with N containers held each delete costs O(N) and
+///   stalls the next create's cgroup writes (docs/design/0008-cgroups.md).
 fn always_v1(mode: Mode, memory: bool) -> Vec<Controller> {
-    let mut v = vec![Controller::Cpuacct, Controller::Pids];
+    let mut v = Vec::new();
+    if mode == Mode::V1 {
+        v.extend([Controller::Cpuacct, Controller::Pids, Controller::Freezer]);
+    }
     if memory {
         v.push(Controller::Memory);
-    }
-    if mode == Mode::V1 {
-        v.push(Controller::Freezer);
     }
     v
 }
@@ -643,6 +650,21 @@ impl CtrCgroup {
         self.unified
             .as_deref()
             .or_else(|| self.v1.first().map(|(_, d)| d.as_path()))
+    }
+
+    /// How many tasks (threads) are in the container's cgroup itself, for stats where no
+    /// pids controller counts them: `cgroup.threads` of its cgroup2 directory, else `tasks`
+    /// of its first v1 one. Unlike `pids.current`, tasks in cgroups below it are not
+    /// counted.
+    pub fn tasks(&self) -> Option<u64> {
+        let dir = self.member_dir()?;
+        let file = if self.unified.as_deref() == Some(dir) {
+            "cgroup.threads"
+        } else {
+            "tasks"
+        };
+        let list = self.fs.read(&dir.join(file)).ok()?;
+        Some(list.lines().filter(|l| !l.trim().is_empty()).count() as u64)
     }
 
     /// The pids in the container's cgroup.

@@ -47,7 +47,7 @@ impl CtrCgroup {
         let pids = self
             .read_u64(Pids, V1, "pids.current")
             .or_else(|| self.read_u64(Pids, V2, "pids.current"))
-            .or_else(|| (!self.is_none()).then(|| self.pids().len() as u64));
+            .or_else(|| self.tasks());
         let pids_limit = self
             .read_u64(Pids, V1, "pids.max")
             .or_else(|| self.read_u64(Pids, V2, "pids.max"));

@@ -253,8 +253,24 @@ fn a_v1_memory_cgroup_is_made_for_a_memory_limit_or_with_v1_memory_always() {
         !at("memory", "plain").exists(),
         "no limit: no memory cgroup"
     );
-    assert!(at("pids", "plain").exists() && at("cpu,cpuacct", "plain").exists());
-    assert_eq!(plain.usage().memory_bytes, None);
+    assert!(
+        !at("pids", "plain").exists() && !at("cpu,cpuacct", "plain").exists(),
+        "hybrid: stats and kill-all come from the cgroup2 directory"
+    );
+    let unified = tmp.path().join("unified/ringmon/plain");
+    std::fs::write(unified.join("cpu.stat"), "usage_usec 250\nuser_usec 200\n").expect("cpu");
+    std::fs::write(unified.join("cgroup.threads"), "7\n8\n9\n").expect("threads");
+    let u = plain.usage();
+    assert_eq!((u.cpu_ns, u.pids, u.pids_limit), (Some(250_000), Some(3), None));
+    assert_eq!(u.memory_bytes, None);
+    // A limit of a v1 controller brings its directory back.
+    let pids = cg
+        .plan(Some(&resources(serde_json::json!({"pids": {"limit": 5}}))))
+        .expect("plan");
+    let mut limited = cg.create("pidlimit", None, &pids).expect("create");
+    assert_eq!(read(at("pids", "pidlimit").join("pids.max")), "5");
+    assert!(!at("cpu,cpuacct", "pidlimit").exists());
+    limited.remove().expect("remove");
     plain.remove().expect("remove");
     let res = resources(serde_json::json!({"memory": {"limit": 16777216}}));
     let writes = cg.plan(Some(&res)).expect("plan");
@@ -300,8 +316,8 @@ fn hybrid_uses_v1_controllers_and_the_unified_mount_for_kill_and_cleans_up_on_fa
     );
     let abs = cg.create("y", Some("/jobs/y"), &[]).expect("absolute");
     assert_eq!(
-        abs.dir_for(Controller::Pids, Version::V1),
-        Some(tmp.path().join("pids/jobs/y").as_path())
+        abs.unified.as_deref(),
+        Some(tmp.path().join("unified/jobs/y").as_path())
     );
     // The levels made for them go with them; what existed before stays.
     for mut ctr in [rel, abs] {
@@ -310,7 +326,7 @@ fn hybrid_uses_v1_controllers_and_the_unified_mount_for_kill_and_cleans_up_on_fa
         cg.prune(&dirs);
     }
     assert!(!tmp.path().join("unified/ringmon/pod").exists());
-    assert!(!tmp.path().join("pids/jobs").exists());
+    assert!(!tmp.path().join("unified/jobs").exists());
     assert!(
         tmp.path().join("unified/ringmon").exists(),
         "the parent stays until shutdown"
@@ -346,10 +362,10 @@ fn without_cgroups_limits_are_refused_and_nothing_is_made() {
 #[test]
 fn each_rmdir_outcome_unlists_only_what_is_gone_so_a_retry_names_the_rest() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let cg = fake_v1(tmp.path(), true);
+    let cg = fake_v1(tmp.path(), false);
     let mut ctr = cg.create("c1", None, &[]).expect("create");
     let dirs = ctr.removal_dirs();
-    // pids, cpu,cpuacct and the unified directory, each on its own.
+    // pids, cpu,cpuacct and freezer (a v1-only host), each on its own.
     assert_eq!(dirs.len(), 3, "{dirs:?}");
     // The first is gone; the second still has tasks; the third was already removed.
     ctr.rmdir_done(&dirs[0], libc::ENOTEMPTY)
