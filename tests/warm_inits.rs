@@ -96,6 +96,29 @@ fn a_create_takes_the_warm_init_and_its_replacement_is_cloned() {
     d.assert_back_to(&before);
 }
 
+/// A forked init's dispositions come from the zygote (reset once there) and its mask is
+/// the daemon's until the init unblocks it: the command sees neither.
+#[test]
+fn a_forked_inits_command_starts_with_no_signal_blocked_or_ignored() {
+    let _g = shared();
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let mut c = d.client();
+    let (code, out, id) = run_api(
+        &mut c,
+        json!({"args": ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]}),
+    );
+    let out = String::from_utf8_lossy(&out).to_string();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    delete(&mut c, &id);
+    let w = warm(&d);
+    assert_eq!(counters(&w, ["taken", "cloned"]), [1, 0], "{w}");
+    assert!(w["zygote"].as_i64().is_some(), "a zygote forked it: {w}");
+    d.assert_back_to(&before);
+}
+
 #[test]
 fn a_warm_init_killed_from_outside_is_not_handed_out() {
     let _g = shared();

@@ -261,7 +261,10 @@ fn a_v1_memory_cgroup_is_made_for_a_memory_limit_or_with_v1_memory_always() {
     std::fs::write(unified.join("cpu.stat"), "usage_usec 250\nuser_usec 200\n").expect("cpu");
     std::fs::write(unified.join("cgroup.threads"), "7\n8\n9\n").expect("threads");
     let u = plain.usage();
-    assert_eq!((u.cpu_ns, u.pids, u.pids_limit), (Some(250_000), Some(3), None));
+    assert_eq!(
+        (u.cpu_ns, u.pids, u.pids_limit),
+        (Some(250_000), Some(3), None)
+    );
     assert_eq!(u.memory_bytes, None);
     // A limit of a v1 controller brings its directory back.
     let pids = cg

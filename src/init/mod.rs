@@ -72,18 +72,22 @@ pub fn main(sync_fd: RawFd) -> i32 {
             return 125;
         }
     };
+    // The daemon's ignored signals were inherited across execve (a zygote resets them
+    // once for all its forks); its blocked mask is undone in `main_adopted`.
+    crate::sys::signals::reset_dispositions();
     main_adopted(sync)
 }
 
-/// The init from its handshake socket on: after `main`'s checks, or in a fork of the warm
-/// pool's zygote (`runtime::zygote`), which made them once for all its forks.
+/// The init from its handshake socket on: after `main`'s checks and its reset of the
+/// signal dispositions, or in a fork of the warm pool's zygote (`runtime::zygote`), which
+/// made them once for all its forks (a fork inherits the dispositions).
 pub fn main_adopted(sync: OwnedFd) -> i32 {
     // Nothing but stdio may cross into the user's process.
     let _ = rustix::io::fcntl_setfd(&sync, rustix::io::FdFlags::CLOEXEC);
-    // The daemon's blocked mask and ignored signals were inherited across execve: undo
-    // them now, so that a signal sent to a created (not yet started) container acts at
+    // The daemon's blocked mask (inherited across execve, and kept by the zygote) is
+    // undone now, so that a signal sent to a created (not yet started) container acts at
     // once instead of waiting for the exec.
-    let _ = crate::sys::signals::reset_inherited();
+    let _ = crate::sys::signals::unblock_all();
     match run(&sync) {
         Ok(code) => code,
         Err((step, e)) => {

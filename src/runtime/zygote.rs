@@ -76,6 +76,12 @@ pub fn main(sock_fd: RawFd) -> i32 {
     if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
         return 0;
     }
+    // For every fork at once: each init starts with every signal at its default
+    // disposition (init::main does the same for an init exec'd on its own; nothing here
+    // changes them after this). The daemon's blocked mask stays: a terminal's ^C for the
+    // daemon's process group does not end the zygote before the daemon does; each fork
+    // unblocks its own (`init::main_adopted`).
+    crate::sys::signals::reset_dispositions();
     loop {
         let (flags, handshake) = match recv_word(sock.as_fd(), RecvFlags::empty()) {
             Ok(None) => return 0,

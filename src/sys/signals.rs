@@ -40,20 +40,43 @@ pub fn block_and_signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Unblocks every signal and resets every catchable signal to its default disposition.
-/// Called by the container init first thing, to undo what it inherited across execve
-/// (the daemon's blocked mask and ignored signals).
-pub fn reset_inherited() -> io::Result<()> {
-    unblock_all()?;
-    for signo in 1..=libc::SIGRTMAX() {
+/// Resets every catchable signal, 1 to 64, to its default disposition: an ignored signal
+/// survives execve (the daemon's SIGPIPE, as Rust's runtime sets it, or whatever started
+/// the daemon ignored). The container init's first step (`init::main`), or the zygote's
+/// once for all its forks, which inherit it. Through the raw syscall: glibc's `signal`
+/// refuses 32 and 33 (its own), which an inherited SIG_IGN would otherwise keep.
+pub fn reset_dispositions() {
+    /// The kernel's `struct sigaction` for rt_sigaction on x86_64 and aarch64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for signo in 1..=64 {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: SIG_DFL is always a valid disposition; failures (invalid or
-        // libc-reserved signals) are ignored on purpose.
-        unsafe { libc::signal(signo, libc::SIG_DFL) };
+        // SAFETY: `dfl` is a valid kernel sigaction (SIG_DFL needs no restorer) that
+        // outlives the call, the old action is not asked for (null), and the sigset size
+        // is the kernel's (8 bytes). Nothing in this process relies on a handler.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signo,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
-    Ok(())
 }
 
 /// Unblocks every signal (the mask survives execve; handlers do not).
