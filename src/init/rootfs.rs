@@ -37,7 +37,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::mount::{
+    MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags,
+};
 
 use crate::runtime::spec::plan::{ContainerPlan, MountPlan};
 
@@ -134,6 +136,8 @@ pub fn build(plan: &ContainerPlan, staged: Option<&Staged>) -> Result<OwnedFd, R
     for p in &plan.readonly_paths {
         ctx.make_readonly(p)?;
     }
+    // `mount_on_dir` left the cwd in the last mount's target.
+    rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
     Ok(root)
 }
 
@@ -210,7 +214,6 @@ pub fn stage(dir: &str) -> Result<Staged, RootfsError> {
 /// staging tmpfs's `new`; returns its root. Detached, it moves whatever the propagation of
 /// its source's parent (a mount under a shared parent could not be moved).
 fn attach_copy(source: &str, recursive: bool, st: &Staged) -> Result<OwnedFd, RootfsError> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
@@ -411,13 +414,15 @@ impl Root<'_> {
             let target = self.ensure(dest, true)?;
             let data = std::ffi::CString::new(m.data.as_str())
                 .map_err(|_| sys("mount", dest)(Errno::INVAL))?;
-            rustix::mount::mount(
-                m.source.as_str(),
-                proc_fd(&target).as_str(),
-                m.fstype.as_str(),
-                MountFlags::from_bits_retain(m.flags),
-                data.as_c_str(),
-            )
+            mount_on_dir(&target, |dot| {
+                rustix::mount::mount(
+                    m.source.as_str(),
+                    dot,
+                    m.fstype.as_str(),
+                    MountFlags::from_bits_retain(m.flags),
+                    data.as_c_str(),
+                )
+            })
             .map_err(sys(
                 "mount",
                 format!("{} ({}) on {dest}", m.source, m.fstype),
@@ -455,28 +460,72 @@ impl Root<'_> {
             Err(e) => return Err(sys("openat2", path)(e)),
         };
         let st = rustix::fs::fstat(&target).map_err(sys("fstat", path))?;
-        let t = proc_fd(&target);
         if FileType::from_raw_mode(st.st_mode).is_dir() {
-            rustix::mount::mount("tmpfs", t.as_str(), "tmpfs", MountFlags::RDONLY, None)
-                .map_err(sys("mount tmpfs (masked path)", path))
+            mount_on_dir(&target, |dot| {
+                rustix::mount::mount("tmpfs", dot, "tmpfs", MountFlags::RDONLY, None)
+            })
+            .map_err(sys("mount tmpfs (masked path)", path))
         } else {
-            rustix::mount::mount_bind("/dev/null", t.as_str())
-                .map_err(sys("mount --bind /dev/null (masked path)", path))
+            let null = rustix::mount::open_tree(
+                rustix::fs::CWD,
+                "/dev/null",
+                OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )
+            .map_err(sys("open_tree OPEN_TREE_CLONE", "/dev/null (masked path)"))?;
+            attach_over(&null, &target).map_err(sys("move_mount /dev/null (masked path)", path))
         }
     }
 
+    /// A copy of the mount tree at `path` attached over it, its top mount read-only (runc's
+    /// readonlyPaths: a recursive bind onto itself, then a read-only remount of the top).
     fn make_readonly(&self, path: &str) -> Result<(), RootfsError> {
         let target = match self.resolve(path) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(sys("openat2", path)(e)),
         };
-        let t = proc_fd(&target);
-        rustix::mount::mount_bind_recursive(t.as_str(), t.as_str())
-            .map_err(sys("mount --rbind (readonly path)", path))?;
-        let top = self.resolve(path).map_err(sys("openat2", path))?;
-        remount_readonly(&proc_fd(&top), path)
+        let tree = rustix::mount::open_tree(
+            &target,
+            "",
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_RECURSIVE
+                | OpenTreeFlags::AT_EMPTY_PATH,
+        )
+        .map_err(sys("open_tree OPEN_TREE_CLONE (readonly path)", path))?;
+        crate::sys::mount::set_readonly(tree.as_fd()).map_err(|e| {
+            sys("mount_setattr MOUNT_ATTR_RDONLY", path)(
+                Errno::from_io_error(&e).unwrap_or(Errno::IO),
+            )
+        })?;
+        attach_over(&tree, &target).map_err(sys("move_mount (readonly path)", path))
     }
+}
+
+/// mount(2) onto the directory `target` (an O_PATH fd) through the cwd: `mount` is called
+/// with ".", after an fchdir into it. mount(2) takes only paths, and the other way to name
+/// an fd, `/proc/self/fd/N`, is a procfs lookup that is cold in every new init (a new
+/// process's `/proc/PID` dentries), about half of each mount's cost here. The cwd is left
+/// in the target: `build` goes back to "/" when it is done, and nothing in between uses
+/// a relative path.
+fn mount_on_dir(
+    target: &OwnedFd,
+    mount: impl FnOnce(&str) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    rustix::process::fchdir(target)?;
+    mount(".")
+}
+
+/// Attaches the detached mount tree `tree` (an `open_tree(OPEN_TREE_CLONE)` fd) over
+/// `target`, an O_PATH fd of a file or directory: no path is looked up.
+fn attach_over(tree: &OwnedFd, target: &OwnedFd) -> Result<(), Errno> {
+    rustix::mount::move_mount(
+        tree,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
 }
 
 /// The device nodes and links of a container's /dev (runc's list).
