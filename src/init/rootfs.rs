@@ -272,9 +272,8 @@ pub fn enter(root: OwnedFd, staged: Staged, readonly: bool) -> Result<(), Rootfs
     rustix::process::fchdir(&root).map_err(sys("fchdir", "new root"))?;
     rustix::process::chroot(".").map_err(sys("chroot", "new root"))?;
     rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
-    drop(root);
     if readonly {
-        remount_readonly("/", "/")?;
+        set_readonly(&root, "/")?;
     }
     Ok(())
 }
@@ -285,29 +284,20 @@ pub fn pivot(root: OwnedFd, readonly: bool) -> Result<(), RootfsError> {
     rustix::process::pivot_root(".", ".").map_err(sys("pivot_root", "."))?;
     rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(sys("umount2", "old root"))?;
     rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
-    drop(root);
     if readonly {
-        remount_readonly("/", "/")?;
+        set_readonly(&root, "/")?;
     }
     Ok(())
 }
 
-/// Remounts the bind mount at `target` read-only, keeping the flags it has (nosuid, nodev,
-/// noexec, atime: ST_* equal MS_* for these), which a bind remount would otherwise clear.
-fn remount_readonly(target: &str, what: &str) -> Result<(), RootfsError> {
-    const KEEP: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x400 | 0x800 | 0x1000;
-    let f_flag = rustix::fs::statvfs(target)
-        .map_err(sys("statvfs", what))?
-        .f_flag
-        .bits();
-    rustix::mount::mount_remount(
-        target,
-        MountFlags::BIND
-            | MountFlags::RDONLY
-            | MountFlags::from_bits_retain((f_flag & KEEP) as u32),
-        "",
-    )
-    .map_err(sys("mount -o remount,bind,ro", what))
+/// Makes the mount `tree` names (the root of a mount: an `open_tree` copy, or a root's fd)
+/// read-only, keeping its other flags (nosuid, nodev, noexec, atime).
+fn set_readonly(tree: &OwnedFd, what: &str) -> Result<(), RootfsError> {
+    crate::sys::mount::set_readonly(tree.as_fd()).map_err(|err| RootfsError::Sys {
+        call: "mount_setattr MOUNT_ATTR_RDONLY",
+        path: what.to_string(),
+        err,
+    })
 }
 
 struct Root<'a> {
@@ -493,11 +483,7 @@ impl Root<'_> {
                 | OpenTreeFlags::AT_EMPTY_PATH,
         )
         .map_err(sys("open_tree OPEN_TREE_CLONE (readonly path)", path))?;
-        crate::sys::mount::set_readonly(tree.as_fd()).map_err(|e| {
-            sys("mount_setattr MOUNT_ATTR_RDONLY", path)(
-                Errno::from_io_error(&e).unwrap_or(Errno::IO),
-            )
-        })?;
+        set_readonly(&tree, path)?;
         attach_over(&tree, &target).map_err(sys("move_mount (readonly path)", path))
     }
 }
