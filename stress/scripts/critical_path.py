@@ -88,7 +88,7 @@ def containers(ev):
         idx.sort()
 
     def back(i, pred):
-        while i > 0:
+        while i is not None and i > 0:
             i -= 1
             if pred(ev[i]):
                 return i
