@@ -518,3 +518,59 @@ fn a_warm_init_waits_in_the_cgroup_of_the_container_that_takes_it() {
     );
     d.assert_back_to(&before);
 }
+
+/// After a run of jobs that need nothing of the host's tree, new warm inits detach it
+/// before their job (docs/design/0015): the container is the same as an unsealed init's.
+/// A job that needs the host's tree (a volume) gives the sealed inits up and gets an
+/// unsealed one.
+#[test]
+fn warm_inits_seal_their_root_after_a_run_of_default_jobs_and_a_volume_gives_them_up() {
+    let _g = shared();
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let mut c = d.client();
+    let unsealed = mount_view(&mut c, json!({}));
+    assert_eq!(counters(&warm(&d), ["sealed_taken"]), [0]);
+    // The pool seals its inits after 8 creates in a row that a sealed init could run.
+    let mut sealed = None;
+    for _ in 0..12 {
+        let view = mount_view(&mut c, json!({}));
+        if counters(&warm(&d), ["sealed_taken"])[0] > 0 {
+            sealed = Some(view);
+            break;
+        }
+    }
+    let w = warm(&d);
+    let sealed = sealed.unwrap_or_else(|| panic!("no create took a sealed init: {w}"));
+    assert_eq!(
+        sealed.0, unsealed.0,
+        "the same mounts, with the same options"
+    );
+    assert_eq!(sealed.1, unsealed.1, "the same /dev");
+    // `warm` waited for the refill: a sealed init waits now.
+    let [told, given_up] = counters(&w, ["sealed", "sealed_given_up"]);
+    assert!(told >= 2 && given_up == 0, "{w}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("marker"), "v").expect("marker");
+    let vol = json!({"volumes": [format!("{}:/mnt:ro", dir.path().display())],
+                     "args": ["cat", "/mnt/marker"]});
+    let (code, out, id) = run_api(&mut c, vol);
+    delete(&mut c, &id);
+    assert_eq!((code, out.as_slice()), (0, b"v".as_slice()));
+    let w = warm(&d);
+    let [taken, sealed_taken, given_up, cloned] =
+        counters(&w, ["taken", "sealed_taken", "sealed_given_up", "cloned"]);
+    assert!(given_up >= 1, "the sealed init was given up: {w}");
+    assert_eq!(
+        (sealed_taken, cloned),
+        (1, 0),
+        "the volume's init was forked: {w}"
+    );
+    assert!(taken >= 3, "{w}");
+    // The next inits are not sealed: a default job takes an unsealed one.
+    let (code, out, id) = run_api(&mut c, json!({"args": ["echo", "after"]}));
+    delete(&mut c, &id);
+    assert_eq!((code, out.as_slice()), (0, b"after\n".as_slice()));
+    assert_eq!(counters(&warm(&d), ["sealed_taken"]), [1]);
+    d.assert_back_to(&before);
+}

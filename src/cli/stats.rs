@@ -61,7 +61,7 @@ pub fn run(a: StatsArgs, socket: &Path) -> Result<i32> {
     println!("cgroups            {}", s.cgroup_layout);
     let w = &s.warm_inits;
     println!(
-        "warm inits         {} of {} ({}): {} creates took one ({} waited for its fork, {} used the root it built ahead, {} were in their cgroup already), {} cloned their own, {} stale, {} died",
+        "warm inits         {} of {} ({}): {} creates took one ({} waited for its fork, {} used the root it built ahead, {} were in their cgroup already, {} had sealed it), {} cloned their own, {} stale, {} died",
         w.pids.len(),
         w.wanted,
         w.namespaces.join(","),
@@ -69,6 +69,7 @@ pub fn run(a: StatsArgs, socket: &Path) -> Result<i32> {
         w.counts.waited,
         w.counts.root_built_ahead,
         w.counts.cgroup_joined_ahead,
+        w.counts.sealed_taken,
         w.counts.cloned,
         w.counts.stale,
         w.counts.died

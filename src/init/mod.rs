@@ -114,8 +114,25 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // Mount points and device nodes get exactly the modes asked for; the spec's umask is
     // set once the container is built.
     rustix::process::umask(rustix::fs::Mode::empty());
-    let (job, fds, built, joined_ahead) = wait_for_job(sync, staged.as_ref())?;
+    let Waited {
+        job,
+        fds,
+        built,
+        joined: joined_ahead,
+        sealed,
+    } = wait_for_job(sync, staged.as_ref())?;
     let plan = &job.container;
+    if sealed {
+        // The daemon sends a sealed init only a job that fits it; this guards its check.
+        let why = match &built {
+            Some((ahead, _)) => plan.needs_host_tree(ahead),
+            None => Some("no root was built ahead"),
+        };
+        if let Some(why) = why {
+            let e = rootfs::RootfsError::Sealed(why);
+            return Err(("rootfs", e.into()));
+        }
+    }
     // First, so that everything the container does from here on is accounted and limited.
     // A warm init that joined its own cgroup (made under this container's id) is in those.
     let cgroup_joined_ahead = joined_ahead && !plan.cgroup_ahead.is_empty();
@@ -136,7 +153,7 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     // A root built ahead serves if the job's is the same and nothing joined or made since
     // (a mount namespace, a cgroup namespace for a cgroup mount) would change it.
     let fits = |ahead: &ContainerPlan| {
-        rootfs::same_root(ahead, plan) && plan.join.is_empty() && !plan.unshare_cgroup_ns
+        ahead.same_root(plan) && plan.join.is_empty() && !plan.unshare_cgroup_ns
     };
     let (root, root_built_ahead) = match (built, staged.as_ref()) {
         (Some((ahead, root)), _) if fits(&ahead) => (root, true),
@@ -152,7 +169,7 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     };
     rootfs::configure(plan).map_err(|e| ("rootfs", e.into()))?;
     match staged {
-        Some(st) => rootfs::enter(root, st, plan.readonly_root),
+        Some(st) => rootfs::enter(root, st, sealed, plan.readonly_root),
         None => rootfs::pivot(root, plan.readonly_root),
     }
     .map_err(|e| ("pivot_root", e.into()))?;
@@ -188,22 +205,44 @@ fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
     Ok(exec(sync, &job, late_filter.as_ref()))
 }
 
+/// What an init has when its job comes (`wait_for_job`).
+struct Waited {
+    job: Job,
+    fds: Vec<OwnedFd>,
+    /// The root built ahead, with its plan.
+    built: Option<(ContainerPlan, OwnedFd)>,
+    /// In all of its own cgroup (`ToInit::JoinCgroups`).
+    joined: bool,
+    /// The host's tree is detached and the init is in the root built ahead (`ToInit::Seal`).
+    sealed: bool,
+}
+
 /// Waits for the job. A warm init may first get its own cgroup to join
-/// (`ToInit::JoinCgroups`; whether it is in all of it comes back) and a plan to build a
-/// root from ahead of it (`ToInit::Prebuild`): that root comes back with its plan. A join
-/// or build that fails is undone or forgotten (the job's own then reports what is wrong).
-#[allow(clippy::type_complexity)]
+/// (`ToInit::JoinCgroups`; whether it is in all of it comes back), a plan to build a root
+/// from ahead of it (`ToInit::Prebuild`: that root comes back with its plan), and the
+/// word to seal that root (`ToInit::Seal`), which it follows only with both done. A join
+/// or build that fails is undone or forgotten (the job's own then reports what is wrong);
+/// a seal that fails ends the init (the daemon finds it dead when it takes it; the same
+/// detach would have failed its job).
 fn wait_for_job(
     sync: &OwnedFd,
     staged: Option<&rootfs::Staged>,
-) -> Result<(Job, Vec<OwnedFd>, Option<(ContainerPlan, OwnedFd)>, bool), (&'static str, InitError)>
-{
-    let mut built = None;
+) -> Result<Waited, (&'static str, InitError)> {
+    let mut built: Option<(ContainerPlan, OwnedFd)> = None;
     let mut joined = false;
+    let mut sealed = false;
     loop {
         let first = handshake::expect_job(sync.as_fd()).map_err(|e| ("receive job", e.into()))?;
         match first {
-            BeforeStart::Job(job, fds) => return Ok((*job, fds, built, joined)),
+            BeforeStart::Job(job, fds) => {
+                return Ok(Waited {
+                    job: *job,
+                    fds,
+                    built,
+                    joined,
+                    sealed,
+                })
+            }
             BeforeStart::JoinCgroups(files) => {
                 // A move that fails leaves the job's join to do it all (and report the
                 // error).
@@ -222,6 +261,14 @@ fn wait_for_job(
                         let _ = st.discard_root();
                     }
                 }
+            }
+            BeforeStart::Seal => {
+                let (Some(st), Some((_, root)), true, false) = (staged, &built, joined, sealed)
+                else {
+                    continue;
+                };
+                rootfs::seal(root, st).map_err(|e| ("seal the root built ahead", e.into()))?;
+                sealed = true;
             }
         }
     }

@@ -24,7 +24,8 @@
 //! root becomes an empty tmpfs with the host's tree below it at /old, and the init chroots
 //! into /old, where the job's host paths resolve as before. Step 2 then attaches a
 //! detached copy of the root (`open_tree(OPEN_TREE_CLONE)`) on the tmpfs, where steps 3-6
-//! build it, and step 7 detaches the host's tree and chroots into the new root (`enter`).
+//! build it, and step 7 detaches the host's tree and chroots into the new root (`enter`;
+//! a sealed warm init did both before its job: `seal`, docs/design/0015).
 //! A process that escapes that chroot (with CAP_SYS_CHROOT) reaches only the namespace's
 //! root: the tmpfs, which holds nothing but the two mount points. The host is not
 //! reachable from it, as after a pivot_root.
@@ -53,6 +54,8 @@ pub enum RootfsError {
     },
     #[error("mount point {0} does not exist in the host's root, and ringmon does not create directories on the host")]
     NoHostMountPoint(String),
+    #[error("this warm init detached the host's tree before its job (sealed), and the job needs it: {0}")]
+    Sealed(&'static str),
 }
 
 fn sys(call: &'static str, path: impl Into<String>) -> impl FnOnce(Errno) -> RootfsError {
@@ -66,17 +69,6 @@ fn sys(call: &'static str, path: impl Into<String>) -> impl FnOnce(Errno) -> Roo
 
 fn proc_fd(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
-/// Whether two plans build the same root (`build` reads only these fields), so that a root
-/// built ahead for one (a warm init's) serves the other.
-pub fn same_root(a: &ContainerPlan, b: &ContainerPlan) -> bool {
-    a.rootfs == b.rootfs
-        && a.host_root_at == b.host_root_at
-        && a.root_propagation == b.root_propagation
-        && a.mounts == b.mounts
-        && a.masked_paths == b.masked_paths
-        && a.readonly_paths == b.readonly_paths
 }
 
 /// Steps 1-6 up to the pivot, and `configure` after: the root and its mounts, masked and
@@ -262,16 +254,38 @@ impl Staged {
     }
 }
 
-/// Step 7 after `stage`: the root was built on the staging tmpfs; the host's tree is
-/// detached and the init chroots into the root; then "/" read-only if asked.
-pub fn enter(root: OwnedFd, staged: Staged, readonly: bool) -> Result<(), RootfsError> {
-    // The host's tree, through the tmpfs (outside this chroot): nothing of it stays
-    // reachable.
+/// Before the job (`ToInit::Seal`), for a warm init whose root is built: `enter`'s
+/// detach and chroot, ahead. The detach waits for an expedited RCU grace period (20-60 us
+/// here, more in its tail), which no create then waits for. From here on no host path
+/// resolves: the daemon gives this init only a job that needs none
+/// (`ContainerPlan::needs_host_tree`).
+pub fn seal(root: &OwnedFd, staged: &Staged) -> Result<(), RootfsError> {
     staged.detach("old", "the host's tree (/old of the staging tmpfs)")?;
-    drop(staged);
-    rustix::process::fchdir(&root).map_err(sys("fchdir", "new root"))?;
+    chroot_into(root)
+}
+
+fn chroot_into(root: &OwnedFd) -> Result<(), RootfsError> {
+    rustix::process::fchdir(root).map_err(sys("fchdir", "new root"))?;
     rustix::process::chroot(".").map_err(sys("chroot", "new root"))?;
-    rustix::process::chdir("/").map_err(sys("chdir", "/"))?;
+    rustix::process::chdir("/").map_err(sys("chdir", "/"))
+}
+
+/// Step 7 after `stage`: the root was built on the staging tmpfs; the host's tree is
+/// detached and the init chroots into the root (unless `seal` did both before the job);
+/// then "/" read-only if asked.
+pub fn enter(
+    root: OwnedFd,
+    staged: Staged,
+    sealed: bool,
+    readonly: bool,
+) -> Result<(), RootfsError> {
+    if !sealed {
+        // The host's tree, through the tmpfs (outside this chroot): nothing of it stays
+        // reachable.
+        staged.detach("old", "the host's tree (/old of the staging tmpfs)")?;
+        chroot_into(&root)?;
+    }
+    drop(staged);
     if readonly {
         set_readonly(&root, "/")?;
     }

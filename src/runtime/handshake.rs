@@ -41,12 +41,16 @@ pub struct Job {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToInit {
     /// To a warm init, before its job: the root to build ahead (the embedded default's),
-    /// which the job uses if its root is the same (`rootfs::same_root`).
+    /// which the job uses if its root is the same (`ContainerPlan::same_root`).
     Prebuild(Box<super::spec::plan::ContainerPlan>),
     /// To a warm init, first: the `cgroup.procs` files of its own cgroup, to join while it
     /// waits; it was made under the id of the container that takes the init, and becomes
     /// that container's (`cgroups/warm.rs`).
     JoinCgroups { procs: Vec<String> },
+    /// To a warm init, after those two: if it built the root and joined its cgroup, detach
+    /// the host's tree now and enter the root (docs/design/0015). The daemon then gives it
+    /// only a job that needs nothing of the host's tree (`ContainerPlan::needs_host_tree`).
+    Seal,
     /// The job; in pipe mode followed by fds: stdout, stderr, [stdin].
     Job(Box<Job>),
     /// Exec the command now.
@@ -206,6 +210,7 @@ pub enum BeforeStart {
     Job(Box<Job>, Vec<OwnedFd>),
     Prebuild(Box<super::spec::plan::ContainerPlan>),
     JoinCgroups(Vec<String>),
+    Seal,
 }
 
 /// A blocking receive for the init, naming what it expected when something else arrives.
@@ -215,6 +220,7 @@ pub fn expect_job(sock: BorrowedFd<'_>) -> Result<BeforeStart, HandshakeError> {
         Some((ToInit::Job(job), fds)) => Ok(BeforeStart::Job(job, fds)),
         Some((ToInit::Prebuild(plan), _)) => Ok(BeforeStart::Prebuild(plan)),
         Some((ToInit::JoinCgroups { procs }, _)) => Ok(BeforeStart::JoinCgroups(procs)),
+        Some((ToInit::Seal, _)) => Ok(BeforeStart::Seal),
         Some((other, _)) => Err(HandshakeError::Unexpected {
             expected: "job",
             got: format!("{other:?}"),

@@ -133,6 +133,9 @@ pub struct Booting {
     /// `warm_id`: the id of the container that takes it (`cgroups/warm.rs`).
     pub cgroup: Option<crate::cgroups::CtrCgroup>,
     pub warm_id: Option<String>,
+    /// A warm init told to seal the root it built ahead (`ToInit::Seal`): it may have
+    /// detached the host's tree, so it takes only a job that needs none of it.
+    pub sealed: bool,
 }
 
 /// Clones `ringmon init` from the sealed memfd into the namespaces of `ns`.
@@ -178,6 +181,7 @@ pub fn clone_ringmon(
         owner,
         cgroup: None,
         warm_id: None,
+        sealed: false,
     })
 }
 
@@ -228,6 +232,7 @@ impl Booting {
             owner: Owner::Warm,
             cgroup: None,
             warm_id: None,
+            sealed: false,
         }
     }
 
@@ -266,6 +271,14 @@ impl Booting {
     /// A warm init's root to build ahead (`ToInit::Prebuild`), sent before its job.
     pub fn send_prebuild(&self, msg: &handshake::Encoded) -> Result<(), SpawnError> {
         handshake::send_encoded(self.sync.as_fd(), msg, &[])?;
+        Ok(())
+    }
+
+    /// The word to seal the root built ahead (`ToInit::Seal`), after `send_prebuild`.
+    pub fn send_seal(&mut self) -> Result<(), SpawnError> {
+        let msg = handshake::Encoded::new(&handshake::ToInit::Seal)?;
+        handshake::send_encoded(self.sync.as_fd(), &msg, &[])?;
+        self.sealed = true;
         Ok(())
     }
 

@@ -19,9 +19,15 @@
 //! plan (`ToInit::Prebuild`) after the clone, and the init makes that root and its ~25
 //! mounts (proc, dev and its nodes, devpts, shm, mqueue, sys, the masked and read-only
 //! paths) on its staging tmpfs while it waits. A job whose root is the same
-//! (`init::rootfs::same_root`) uses it; any other job's init detaches it and builds its own.
-//! The root is a non-recursive copy of the host's "/", so a later host mount does not make
-//! it stale (and a changed mount table discards the pool anyway).
+//! (`ContainerPlan::same_root`) uses it; any other job's init detaches it and builds its
+//! own. The root is a non-recursive copy of the host's "/", so a later host mount does not
+//! make it stale (and a changed mount table discards the pool anyway).
+//!
+//! After `SEAL_AFTER` creates in a row whose job a sealed init could run
+//! (`ContainerPlan::needs_host_tree`), new inits are also told to seal that root
+//! (`ToInit::Seal`, docs/design/0015): they detach the host's tree and enter the root
+//! before their job. A create whose job needs the host's tree gives the sealed inits up
+//! (`note_create`) and parks for an unsealed one.
 
 use std::collections::VecDeque;
 
@@ -34,6 +40,11 @@ use crate::fd_ledger::{Fd, Owner};
 /// Zygotes started in a row without one forking an init, before refills clone inits
 /// themselves.
 const ZYGOTE_RETRIES: u32 = 3;
+
+/// Creates in a row whose job a sealed init could run (`ContainerPlan::needs_host_tree`),
+/// before new warm inits are sealed (docs/design/0015): a host that runs other jobs
+/// (bundles, joined namespaces) keeps unsealed inits, which serve every job.
+const SEAL_AFTER: u32 = 8;
 
 /// What the daemon's maker of a warm init's own cgroup returns (`WarmInits::refill`).
 pub type CgroupResult = Result<Option<crate::cgroups::CtrCgroup>, String>;
@@ -104,6 +115,16 @@ pub struct WarmCounts {
     /// cloning their own (counted in `taken` too, once they got it).
     #[serde(default)]
     pub waited: u64,
+    /// Warm inits told to seal their root (`ToInit::Seal`: the host's tree detached
+    /// before the job).
+    #[serde(default)]
+    pub sealed: u64,
+    /// Creates that took a sealed init.
+    #[serde(default)]
+    pub sealed_taken: u64,
+    /// Sealed inits given up because a create's job needed the host's tree.
+    #[serde(default)]
+    pub sealed_given_up: u64,
 }
 
 pub struct WarmInits {
@@ -112,8 +133,11 @@ pub struct WarmInits {
     /// Where inits stage their mount namespace (`NewNamespaces::stage`).
     stage: std::path::PathBuf,
     inits: VecDeque<Booting>,
-    /// The root every warm init builds ahead, encoded once (None: they build none).
-    prebuild: Option<Encoded>,
+    /// The root every warm init builds ahead, encoded once (None: they build none), and
+    /// its plan.
+    prebuild: Option<(Encoded, ContainerPlan)>,
+    /// Creates in a row, of those the pool serves, whose job a sealed init could run.
+    fit_streak: u32,
     /// Inits out of the pool (stale, dead, shutdown), for the daemon to kill and reap
     /// (`take_gone`).
     gone: Vec<Booting>,
@@ -147,7 +171,8 @@ impl WarmInits {
     /// to build ahead).
     pub fn new(want: usize, flags: i32, stage: std::path::PathBuf) -> (Self, Option<String>) {
         let prebuild = default_root(&stage).and_then(|plan| {
-            Encoded::new(&ToInit::Prebuild(Box::new(plan))).map_err(|e| e.to_string())
+            let msg = Encoded::new(&ToInit::Prebuild(Box::new(plan.clone())));
+            msg.map(|m| (m, plan)).map_err(|e| e.to_string())
         });
         let (prebuild, why) = match prebuild {
             Ok(p) => (Some(p), None),
@@ -164,6 +189,7 @@ impl WarmInits {
             stage,
             inits: VecDeque::new(),
             prebuild,
+            fit_streak: 0,
             gone: Vec::new(),
             mounts: None,
             counts: WarmCounts::default(),
@@ -232,6 +258,7 @@ impl WarmInits {
         while let Some(b) = self.inits.pop_front() {
             if b.waiting() {
                 self.counts.taken += 1;
+                self.counts.sealed_taken += u64::from(b.sealed);
                 return Some(b.adopt(owner));
             }
             self.counts.died += 1;
@@ -239,6 +266,34 @@ impl WarmInits {
         }
         self.counts.cloned += 1;
         None
+    }
+
+    /// Whether an init that sealed the root built ahead could run a job with `plan` (its
+    /// cgroup files filled in): nothing of it needs the host's tree.
+    pub fn sealed_could_run(&self, plan: &ContainerPlan) -> bool {
+        self.prebuild
+            .as_ref()
+            .is_some_and(|(_, ahead)| plan.needs_host_tree(ahead).is_none())
+    }
+
+    /// Hears of a create with `ns` before it parks or takes an init, and whether a sealed
+    /// init could run its job (`sealed_could_run`). One that could not gives up the
+    /// sealed inits waiting (they leave through `take_gone`; unsealed ones replace them)
+    /// and stops the sealing of new ones until `SEAL_AFTER` creates in a row could.
+    pub fn note_create(&mut self, ns: &NewNamespaces<'_>, sealed_could_run: bool) {
+        if !self.serves(ns) {
+            return;
+        }
+        if sealed_could_run {
+            self.fit_streak = self.fit_streak.saturating_add(1);
+            return;
+        }
+        self.fit_streak = 0;
+        let (sealed, unsealed): (VecDeque<Booting>, VecDeque<Booting>) =
+            self.inits.drain(..).partition(|b| b.sealed);
+        self.inits = unsealed;
+        self.counts.sealed_given_up += sealed.len() as u64;
+        self.gone.extend(sealed);
     }
 
     /// Whether the pool's inits can serve a clone with `ns`: its namespaces, none joined.
@@ -446,8 +501,14 @@ impl WarmInits {
         }
         // If the send fails (the init died, its socket buffer is full), the init
         // builds no root ahead: a datagram arrives whole or not at all.
-        if let Some(msg) = &self.prebuild {
-            let _ = b.send_prebuild(msg);
+        let prebuilds = self
+            .prebuild
+            .as_ref()
+            .is_some_and(|(msg, _)| b.send_prebuild(msg).is_ok());
+        // Sealed, it detaches the host's tree now rather than at its job: only an init
+        // in its own cgroup, which its job then needs no host path to join.
+        if prebuilds && b.cgroup.is_some() && self.fit_streak >= SEAL_AFTER {
+            self.counts.sealed += u64::from(b.send_seal().is_ok());
         }
         self.inits.push_back(b);
         self.failing = false;
@@ -463,6 +524,7 @@ impl WarmInits {
     pub fn put_back(&mut self, b: Booting) {
         let b = b.adopt(Owner::Warm);
         self.counts.taken -= 1;
+        self.counts.sealed_taken -= u64::from(b.sealed);
         self.inits.push_front(b);
     }
 

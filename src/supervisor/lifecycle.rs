@@ -273,7 +273,14 @@ impl Daemon {
             pid_ns: prepared.pid_ns.as_deref(),
             stage: Some(&stage),
         };
-        self.discard_stale_warm();
+        // The cgroup is planned under the id of the init this create expects to take
+        // (planned again below if it takes another): whether a sealed init could run the
+        // job depends on which cgroups it joins.
+        let (mut cgroup_writes, mut planned) = self.plan_cgroup(&id, &prepared).map_err(bad)?;
+        prepared.plan.cgroup_procs = planned.procs_files();
+        prepared.plan.cgroup_ahead = self.cgroups.ahead(&planned, &id);
+        let sealed_could_run = self.warm.sealed_could_run(&prepared.plan);
+        self.discard_unfit_warm(&ns, sealed_could_run);
         // With the pool empty, the create waits for the zygote's next fork (it is run
         // again then) rather than clone its own init here.
         if may_park && self.park_create(&ns) {
@@ -288,25 +295,31 @@ impl Daemon {
         if taken_id.as_deref() != Some(id.as_str()) {
             id = match taken_id {
                 Some(t) => t,
-                None => fresh_id()?,
+                None => match fresh_id() {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.put_back_warm(warm);
+                        return Err(e);
+                    }
+                },
             };
             if matches!(source, spec::Source::Host) && p.hostname.is_none() {
                 prepared.plan.hostname = Some(id[..12].to_string());
             }
+            (cgroup_writes, planned) = match self.plan_cgroup(&id, &prepared) {
+                Ok(planned) => planned,
+                Err(e) => {
+                    self.put_back_warm(warm);
+                    return Err(bad(e));
+                }
+            };
+            prepared.plan.cgroup_procs = planned.procs_files();
+            prepared.plan.cgroup_ahead = self.cgroups.ahead(&planned, &id);
         }
         let name = p.name.clone().unwrap_or_else(|| id[..12].to_string());
         if let Some(w) = &warning {
             eprintln!("ringmon daemon: warning: {name}: {w}");
         }
-        let (cgroup_writes, planned) = match self.plan_cgroup(&id, &prepared) {
-            Ok(planned) => planned,
-            Err(e) => {
-                self.put_back_warm(warm);
-                return Err(bad(e));
-            }
-        };
-        prepared.plan.cgroup_procs = planned.procs_files();
-        prepared.plan.cgroup_ahead = self.cgroups.ahead(&planned, &id);
         let tty = prepared.tty;
         let args = prepared.args;
         let job = match InitJob::new(Job {

@@ -86,6 +86,42 @@ pub struct ContainerPlan {
     pub unshare_cgroup_ns: bool,
 }
 
+impl ContainerPlan {
+    /// Whether two plans build the same root (`init::rootfs::build` reads only these
+    /// fields), so that a root built ahead for one (a warm init's) serves the other.
+    pub fn same_root(&self, other: &ContainerPlan) -> bool {
+        self.rootfs == other.rootfs
+            && self.host_root_at == other.host_root_at
+            && self.root_propagation == other.root_propagation
+            && self.mounts == other.mounts
+            && self.masked_paths == other.masked_paths
+            && self.readonly_paths == other.readonly_paths
+    }
+
+    /// What of this job needs the host's tree, which an init that sealed the root it built
+    /// for `ahead` has detached (`ToInit::Seal`, docs/design/0015): None when such an init
+    /// can run it. The cgroup files are checked as the daemon filled them in.
+    pub fn needs_host_tree(&self, ahead: &ContainerPlan) -> Option<&'static str> {
+        if !self.same_root(ahead) {
+            Some("its root is not the one built ahead")
+        } else if !self.join.is_empty() {
+            Some("it joins namespaces by path")
+        } else if self.unshare_cgroup_ns {
+            Some("it makes a cgroup namespace")
+        } else if !self.sysctl.is_empty() {
+            Some("it sets sysctls (written through the host's /proc)")
+        } else if !self
+            .cgroup_procs
+            .iter()
+            .all(|f| self.cgroup_ahead.contains(f))
+        {
+            Some("it joins cgroups other than the warm init's own")
+        } else {
+            None
+        }
+    }
+}
+
 /// Linux capability names by number (capability.h), CAP_CHOWN = 0 .. CAP_CHECKPOINT_RESTORE = 40.
 pub const CAPABILITY_NAMES: [&str; 41] = [
     "CAP_CHOWN",
@@ -177,6 +213,69 @@ pub fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_init_runs_only_jobs_that_need_nothing_of_the_hosts_tree() {
+        let ahead = ContainerPlan {
+            rootfs: "/run/x/host-root".into(),
+            host_root_at: Some("/run/x/host-root".into()),
+            masked_paths: vec!["/proc/kcore".into()],
+            ..Default::default()
+        };
+        let procs = vec!["/sys/fs/cgroup/unified/ringmon/abc/cgroup.procs".to_string()];
+        let fits = ContainerPlan {
+            hostname: Some("other".into()),
+            cgroup_procs: procs.clone(),
+            cgroup_ahead: procs.clone(),
+            ..ahead.clone()
+        };
+        assert_eq!(fits.needs_host_tree(&ahead), None);
+        let cases: [(&str, ContainerPlan); 5] = [
+            (
+                "root",
+                ContainerPlan {
+                    readonly_paths: vec!["/mnt".into()],
+                    ..fits.clone()
+                },
+            ),
+            (
+                "namespaces",
+                ContainerPlan {
+                    join: vec![NsJoin {
+                        kind: "network".into(),
+                        flag: libc::CLONE_NEWNET,
+                        path: "/proc/1/ns/net".into(),
+                    }],
+                    ..fits.clone()
+                },
+            ),
+            (
+                "cgroup namespace",
+                ContainerPlan {
+                    unshare_cgroup_ns: true,
+                    ..fits.clone()
+                },
+            ),
+            (
+                "sysctls",
+                ContainerPlan {
+                    sysctl: vec![("net.ipv4.ip_forward".into(), "1".into())],
+                    ..fits.clone()
+                },
+            ),
+            (
+                "cgroups",
+                ContainerPlan {
+                    cgroup_ahead: Vec::new(),
+                    ..fits.clone()
+                },
+            ),
+        ];
+        for (what, plan) in cases {
+            let why = plan.needs_host_tree(&ahead);
+            assert!(why.is_some_and(|w| w.contains(what)), "{what}: {why:?}");
+        }
+    }
 
     #[test]
     fn capability_names_map_to_their_numbers() {
