@@ -29,6 +29,9 @@ use oci_spec::runtime::LinuxResources;
 pub use controller::{Controller, Version};
 pub use layout::{Layout, Mode};
 
+/// Cgroups of one container walked for its pids and task count (its own and those below).
+const MAX_SUBTREE: usize = 1024;
+
 /// A failed cgroupfs call, with the call and the path.
 #[derive(Debug, thiserror::Error)]
 #[error("{call} {}: {err}", .path.display())]
@@ -652,10 +655,9 @@ impl CtrCgroup {
             .or_else(|| self.v1.first().map(|(_, d)| d.as_path()))
     }
 
-    /// How many tasks (threads) are in the container's cgroup itself, for stats where no
-    /// pids controller counts them: `cgroup.threads` of its cgroup2 directory, else `tasks`
-    /// of its first v1 one. Unlike `pids.current`, tasks in cgroups below it are not
-    /// counted.
+    /// How many tasks (threads) are in the container's cgroups, for stats where no pids
+    /// controller counts them: `cgroup.threads` of its cgroup2 directory and of every
+    /// cgroup below it (`subtree`), else `tasks` of its first v1 one and below.
     pub fn tasks(&self) -> Option<u64> {
         let dir = self.member_dir()?;
         let file = if self.unified.as_deref() == Some(dir) {
@@ -663,21 +665,56 @@ impl CtrCgroup {
         } else {
             "tasks"
         };
-        let list = self.fs.read(&dir.join(file)).ok()?;
-        Some(list.lines().filter(|l| !l.trim().is_empty()).count() as u64)
+        let mut n = 0;
+        for (i, d) in self.subtree().iter().enumerate() {
+            match self.fs.read(&d.join(file)) {
+                Ok(list) => n += list.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+                // The container's own must be readable; one below may be gone meanwhile.
+                Err(_) if i == 0 => return None,
+                Err(_) => {}
+            }
+        }
+        Some(n)
     }
 
-    /// The pids in the container's cgroup.
+    /// The pids in the container's cgroups: its own and every one below it (a container
+    /// with a writable cgroupfs may make its own, as runc's `kill --all` finds too).
     pub fn pids(&self) -> Vec<i32> {
+        self.subtree()
+            .iter()
+            .flat_map(|d| {
+                let list = self.fs.read(&d.join("cgroup.procs")).unwrap_or_default();
+                let pids: Vec<i32> = list.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                pids
+            })
+            .collect()
+    }
+
+    /// The container's member directory (`member_dir`) and every cgroup below it,
+    /// breadth first, at most `MAX_SUBTREE` of them (a container cannot make the daemon
+    /// walk without bound).
+    fn subtree(&self) -> Vec<PathBuf> {
         let Some(dir) = self.member_dir() else {
             return Vec::new();
         };
-        self.fs
-            .read(&dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        let mut all = vec![dir.to_path_buf()];
+        let mut next = 0;
+        while next < all.len() && all.len() < MAX_SUBTREE {
+            let Ok(entries) = std::fs::read_dir(&all[next]) else {
+                next += 1;
+                continue;
+            };
+            next += 1;
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    all.push(e.path());
+                    if all.len() == MAX_SUBTREE {
+                        break;
+                    }
+                }
+            }
+        }
+        all
     }
 
     /// Every directory of the container.

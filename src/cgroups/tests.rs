@@ -266,6 +266,39 @@ fn a_v1_memory_cgroup_is_made_for_a_memory_limit_or_with_v1_memory_always() {
         (Some(250_000), Some(3), None)
     );
     assert_eq!(u.memory_bytes, None);
+    // Cgroups the container made below its own count too, for stats and for kill.
+    let sub = unified.join("inner/deeper");
+    std::fs::create_dir_all(&sub).expect("sub");
+    std::fs::write(
+        unified.join("inner/cgroup.threads"),
+        "10
+",
+    )
+    .expect("threads");
+    std::fs::write(
+        sub.join("cgroup.threads"),
+        "11
+12
+",
+    )
+    .expect("threads");
+    std::fs::write(
+        unified.join("cgroup.procs"),
+        "7
+",
+    )
+    .expect("procs");
+    std::fs::write(
+        sub.join("cgroup.procs"),
+        "11
+",
+    )
+    .expect("procs");
+    assert_eq!(plain.usage().pids, Some(6));
+    let mut pids = plain.pids();
+    pids.sort();
+    assert_eq!(pids, [7, 11]);
+    std::fs::remove_dir_all(unified.join("inner")).expect("rm sub");
     // A limit of a v1 controller brings its directory back.
     let pids = cg
         .plan(Some(&resources(serde_json::json!({"pids": {"limit": 5}}))))
