@@ -105,6 +105,15 @@ pub fn main_adopted(sync: OwnedFd) -> i32 {
 }
 
 fn run(sync: &OwnedFd) -> Result<i32, (&'static str, InitError)> {
+    // A session of its own, first: signals to the daemon's process group never reach the
+    // container, and a tty job's slave can become its controlling terminal. A warm init
+    // makes it while it waits.
+    rustix::process::setsid().map_err(|e| {
+        (
+            "stdio",
+            InitError::Stdio(io::Error::other(format!("setsid: {e}"))),
+        )
+    })?;
     // Before the job: the mount namespace's pivot (which walks every thread on the host)
     // happens now, while a warm init waits (rootfs.rs).
     let staged = match std::env::var("RINGMON_STAGE") {

@@ -24,8 +24,6 @@ pub fn setup(job: &Job, fds: Vec<OwnedFd>) -> io::Result<Option<OwnedFd>> {
         Some(fd) => fd,
         None => open_null()?,
     };
-    // A new session, so that signals to the daemon's process group never reach us.
-    rustix::process::setsid().map_err(|e| ctx("setsid", e))?;
     rustix::stdio::dup2_stdin(&stdin).map_err(|e| ctx("dup2 stdin", e))?;
     rustix::stdio::dup2_stdout(&out).map_err(|e| ctx("dup2 stdout", e))?;
     rustix::stdio::dup2_stderr(&err).map_err(|e| ctx("dup2 stderr", e))?;
@@ -48,7 +46,8 @@ fn tty(job: &Job) -> io::Result<OwnedFd> {
             .map_err(|e| ctx("openat /dev/ptmx", e))?;
     rustix::pty::grantpt(&master).map_err(|e| ctx("grantpt", e))?;
     rustix::pty::unlockpt(&master).map_err(|e| ctx("unlockpt", e))?;
-    rustix::process::setsid().map_err(|e| ctx("setsid", e))?;
+    // The init leads a session of its own since its start (`init::run`): the slave can
+    // become its controlling terminal.
     // TIOCGPTPEER opens the slave through the master, with no path lookup to race.
     let slave = rustix::pty::ioctl_tiocgptpeer(
         &master,
