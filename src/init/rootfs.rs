@@ -260,11 +260,9 @@ impl Staged {
 /// resolves: the daemon gives this init only a job that needs none
 /// (`ContainerPlan::needs_host_tree`).
 pub fn seal(root: &OwnedFd, staged: &Staged) -> Result<(), RootfsError> {
+    // The host's tree, through the tmpfs (outside this chroot): nothing of it stays
+    // reachable.
     staged.detach("old", "the host's tree (/old of the staging tmpfs)")?;
-    chroot_into(root)
-}
-
-fn chroot_into(root: &OwnedFd) -> Result<(), RootfsError> {
     rustix::process::fchdir(root).map_err(sys("fchdir", "new root"))?;
     rustix::process::chroot(".").map_err(sys("chroot", "new root"))?;
     rustix::process::chdir("/").map_err(sys("chdir", "/"))
@@ -280,10 +278,7 @@ pub fn enter(
     readonly: bool,
 ) -> Result<(), RootfsError> {
     if !sealed {
-        // The host's tree, through the tmpfs (outside this chroot): nothing of it stays
-        // reachable.
-        staged.detach("old", "the host's tree (/old of the staging tmpfs)")?;
-        chroot_into(&root)?;
+        seal(&root, &staged)?;
     }
     drop(staged);
     if readonly {

@@ -277,8 +277,7 @@ impl Daemon {
         // (planned again below if it takes another): whether a sealed init could run the
         // job depends on which cgroups it joins.
         let (mut cgroup_writes, mut planned) = self.plan_cgroup(&id, &prepared).map_err(bad)?;
-        prepared.plan.cgroup_procs = planned.procs_files();
-        prepared.plan.cgroup_ahead = self.cgroups.ahead(&planned, &id);
+        self.set_cgroup_joins(&mut prepared.plan, &planned, &id);
         let sealed_could_run = self.warm.sealed_could_run(&prepared.plan);
         self.discard_unfit_warm(&ns, sealed_could_run);
         // With the pool empty, the create waits for the zygote's next fork (it is run
@@ -313,8 +312,7 @@ impl Daemon {
                     return Err(bad(e));
                 }
             };
-            prepared.plan.cgroup_procs = planned.procs_files();
-            prepared.plan.cgroup_ahead = self.cgroups.ahead(&planned, &id);
+            self.set_cgroup_joins(&mut prepared.plan, &planned, &id);
         }
         let name = p.name.clone().unwrap_or_else(|| id[..12].to_string());
         if let Some(w) = &warning {

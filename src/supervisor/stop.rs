@@ -17,6 +17,7 @@ use crate::cgroups::resources::Write;
 use crate::cgroups::CtrCgroup;
 use crate::daemon::token::{ctr, Kind, Token};
 use crate::daemon::{Daemon, POLLIN};
+use crate::runtime::spec::plan::ContainerPlan;
 use crate::runtime::spec::Prepared;
 use crate::supervisor::container::{ReplyTo, Status};
 use crate::sys::uring::Completion;
@@ -52,6 +53,13 @@ impl Daemon {
         }
         let planned = self.cgroups.planned(id, path, &writes);
         Ok((writes, planned))
+    }
+
+    /// Puts in `plan` the `cgroup.procs` files of `planned` (container `id`) that its init
+    /// joins, and those of them a warm init reserved for `id` is in already.
+    pub fn set_cgroup_joins(&self, plan: &mut ContainerPlan, planned: &CtrCgroup, id: &str) {
+        plan.cgroup_procs = planned.procs_files();
+        plan.cgroup_ahead = self.cgroups.ahead(planned, id);
     }
 
     /// Makes the directories `plan_cgroup` planned (using those of `warm`, a warm init's
