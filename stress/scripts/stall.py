@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+# One big pipe log deleted while a second client pings: stall.py SOCKET MIB (docs/benchmarks.md, "The loop while a container with a big log is deleted").
+import socket, json, sys, time, threading
+path=sys.argv[1]; mib=int(sys.argv[2])
+def conn():
+    s=socket.socket(socket.AF_UNIX); s.connect(path); return s.makefile('rwb')
+def call(f, i, method, params):
+    f.write((json.dumps({"v":1,"id":i,"method":method,"params":params})+"\n").encode()); f.flush()
+    while True:
+        m=json.loads(f.readline())
+        if m.get("id")==i and "event" not in m:
+            if not m.get("ok"): raise SystemExit(f"{method}: {m}")
+            return m["result"]
+f=conn()
+cid=call(f,1,"create",{"args":["sh","-c",f"yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c {mib*1048576}"],"tty":False})["id"]
+call(f,2,"start",{"id":cid}); call(f,3,"wait",{"id":cid})
+g=conn(); worst=[0.0]; stop=[False]; n=[0]
+def pinger():
+    i=100
+    while not stop[0]:
+        i+=1; t=time.perf_counter(); call(g,i,"version",{}); d=time.perf_counter()-t
+        worst[0]=max(worst[0],d); n[0]+=1
+th=threading.Thread(target=pinger); th.start(); time.sleep(0.2)
+w0=worst[0]; worst[0]=0
+t=time.perf_counter(); call(f,4,"delete",{"id":cid}); dd=time.perf_counter()-t
+time.sleep(0.1); stop[0]=True; th.join()
+print(f"log {mib} MiB: delete answered in {dd*1000:.1f} ms; worst version latency before {w0*1000:.2f} ms, around the delete {worst[0]*1000:.2f} ms")
