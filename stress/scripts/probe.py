@@ -1,16 +1,7 @@
 #!/usr/bin/env python3
 # Paired create -> running probes of two daemons: probe.py A.sock B.sock PAIRS (docs/benchmarks.md, "Paired A/B of two builds").
-import socket, json, sys, time, statistics
-def conn(path):
-    s=socket.socket(socket.AF_UNIX); s.connect(path); return s.makefile('rwb')
-ids={}
-def call(f, i, method, params):
-    f.write((json.dumps({"v":1,"id":i,"method":method,"params":params})+"\n").encode()); f.flush()
-    while True:
-        m=json.loads(f.readline())
-        if m.get("id")==i and "event" not in m:
-            if not m.get("ok"): raise SystemExit(f"{method}: {m}")
-            return m["result"]
+import sys, time, statistics
+from rmapi import conn, call
 a=conn(sys.argv[1]); b=conn(sys.argv[2]); n=int(sys.argv[3])
 seq=[0]
 def probe(f):

@@ -1,16 +1,11 @@
 #!/usr/bin/env python3
 # One big pipe log deleted while a second client pings: stall.py SOCKET MIB (docs/benchmarks.md, "The loop while a container with a big log is deleted").
-import socket, json, sys, time, threading
+import sys, time, threading
+from rmapi import call
+import rmapi
 path=sys.argv[1]; mib=int(sys.argv[2])
 def conn():
-    s=socket.socket(socket.AF_UNIX); s.connect(path); return s.makefile('rwb')
-def call(f, i, method, params):
-    f.write((json.dumps({"v":1,"id":i,"method":method,"params":params})+"\n").encode()); f.flush()
-    while True:
-        m=json.loads(f.readline())
-        if m.get("id")==i and "event" not in m:
-            if not m.get("ok"): raise SystemExit(f"{method}: {m}")
-            return m["result"]
+    return rmapi.conn(path)
 f=conn()
 cid=call(f,1,"create",{"args":["sh","-c",f"yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c {mib*1048576}"],"tty":False})["id"]
 call(f,2,"start",{"id":cid}); call(f,3,"wait",{"id":cid})
