@@ -1,15 +1,12 @@
 #!/usr/bin/env python3
 # One big pipe log deleted while a second client pings: stall.py SOCKET MIB (docs/benchmarks.md, "The loop while a container with a big log is deleted").
 import sys, time, threading
-from rmapi import call
-import rmapi
+from rmapi import conn, call
 path=sys.argv[1]; mib=int(sys.argv[2])
-def conn():
-    return rmapi.conn(path)
-f=conn()
+f=conn(path)
 cid=call(f,1,"create",{"args":["sh","-c",f"yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c {mib*1048576}"],"tty":False})["id"]
 call(f,2,"start",{"id":cid}); call(f,3,"wait",{"id":cid})
-g=conn(); worst=[0.0]; stop=[False]; n=[0]
+g=conn(path); worst=[0.0]; stop=[False]; n=[0]
 def pinger():
     i=100
     while not stop[0]:
