@@ -323,6 +323,9 @@ pub struct DaemonStats {
     pub connections: usize,
     pub ring_ops_in_flight: usize,
     pub orphans_reaped: u64,
+    /// Containers whose output streams were closed at the drain deadline, still open.
+    #[serde(default)]
+    pub drains_cut: u64,
     /// Start-up warnings (e.g. oom_score_adj not permitted).
     #[serde(default)]
     pub warnings: Vec<String>,

@@ -69,6 +69,8 @@ pub struct Daemon {
     pub started: Instant,
     pub nofile: u64,
     pub orphans_reaped: u64,
+    /// Containers whose output was cut at the drain deadline (`on_drain_deadline`).
+    pub drains_cut: u64,
     pub warnings: Vec<String>,
     /// Set when shutdown gave up on survivors; names them.
     gave_up: Option<String>,
@@ -246,6 +248,7 @@ impl Daemon {
             started: Instant::now(),
             nofile,
             orphans_reaped: 0,
+            drains_cut: 0,
             warnings,
             gave_up: None,
             cgroups,

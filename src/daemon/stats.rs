@@ -71,6 +71,7 @@ impl Daemon {
             connections: self.conns.len(),
             ring_ops_in_flight: self.ring.in_flight(),
             orphans_reaped: self.orphans_reaped,
+            drains_cut: self.drains_cut,
             warnings: self.warnings.clone(),
             cgroup_layout: self.cgroups.layout.mode.as_str().to_string(),
             cgroup_parents: self.cgroups.container_parents(),

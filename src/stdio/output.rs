@@ -9,6 +9,9 @@ use crate::daemon::{Daemon, POLLIN};
 use crate::supervisor::container::ReplyTo;
 use crate::sys::uring::{Completion, Resource};
 
+/// Poll events after which no later wake-up is due.
+const HANGUP: u32 = (libc::POLLHUP | libc::POLLERR) as u32;
+
 /// A log buffer smaller than this waits (up to `LOG_BATCH_DELAY`) for more output.
 const LOG_BATCH_BYTES: usize = 64 * 1024;
 /// How long a small log buffer waits; a follower (`logs -f`) sees output this much later
@@ -32,6 +35,8 @@ impl Daemon {
             if !c.more {
                 s.poll = None;
             }
+            // The hang-up is reported once, perhaps while reading is paused: remember it.
+            s.hung_up |= c.result > 0 && c.result as u32 & HANGUP != 0;
         }
         self.read_output(key, idx);
         let ct = &mut self.containers[key];
@@ -42,7 +47,9 @@ impl Daemon {
         }
     }
 
-    /// Reads until the stream is empty, ends, or the log buffer is full.
+    /// Reads until the stream is empty, ends, or the log buffer is full. A read shorter
+    /// than asked for means the stream was empty: the poll wakes again when more comes,
+    /// unless the writers are gone (`hung_up`), when only a read of EOF ends it.
     pub fn read_output(&mut self, key: usize, idx: usize) {
         let Self {
             containers,
@@ -74,7 +81,7 @@ impl Daemon {
                         ct.attached
                             .retain(|r| fan_out(conns, dirty_conns, r, s.stream, chunk));
                     }
-                    if n < allowance {
+                    if n < allowance && !s.hung_up {
                         break;
                     }
                 }

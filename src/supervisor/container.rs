@@ -69,6 +69,9 @@ pub struct OutStream {
     pub done: bool,
     /// Reading paused because the log buffer is full.
     pub paused: bool,
+    /// A poll reported POLLHUP or POLLERR: the kernel will not wake the poll again, so
+    /// reads go on past a short one until EOF (or EIO, or a full log buffer).
+    pub hung_up: bool,
 }
 
 /// Where stdin goes: the pty master (tty) or the write end of the stdin pipe.

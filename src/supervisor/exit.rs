@@ -107,7 +107,10 @@ impl Daemon {
             return;
         }
         // A grandchild still holds the pipe or pty: stop waiting for EOF.
-        for idx in 0..ct.streams.len() {
+        if ct.streams.iter().flatten().any(|s| !s.done) {
+            self.drains_cut += 1;
+        }
+        for idx in 0..self.containers[key].streams.len() {
             self.read_output(key, idx);
             self.close_stream(key, idx);
         }

@@ -743,6 +743,7 @@ fn new_stream(fd: Fd, stream: Stream) -> OutStream {
         poll: None,
         done: false,
         paused: false,
+        hung_up: false,
     }
 }
 
