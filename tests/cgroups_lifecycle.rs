@@ -684,3 +684,46 @@ fn an_absolute_cgroup_parent_and_cgroups_path_levels_are_made_and_removed() {
     drop(c);
     d.stop();
 }
+
+/// A container that made cgroups of its own below its cgroup (a nested runtime or an init
+/// system with a writable cgroup mount does; here the test makes them from the host, the
+/// same for the daemon) is removed with them: `rm -f` removes the whole subtree, deepest
+/// first, and kills what runs in it.
+#[test]
+fn rm_f_removes_the_cgroups_a_container_made_below_its_own() {
+    let d = TestDaemon::start();
+    let before = d.baseline();
+    let mut c = d.client();
+    let id = create(
+        &mut c,
+        json!({"args": ["sh", "-c", "sleep 1000 & echo up; wait"]}),
+    );
+    start_until(&mut c, &id, "up");
+    let info = inspect(&mut c, &id);
+    let dirs: Vec<PathBuf> = info["cgroup_paths"]
+        .as_array()
+        .expect("cgroup_paths")
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().expect("path")))
+        .collect();
+    assert!(!dirs.is_empty(), "the container has a cgroup");
+    let sleeper = members(&dirs[0])
+        .into_iter()
+        .find(|&p| p != info["pid"].as_i64().expect("pid") as i32)
+        .expect("the sleep's pid");
+    for dir in &dirs {
+        for sub in ["a/b/c", "a/d", "e"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("mkdir a sub-cgroup");
+        }
+        // A task in the deepest one: its rmdir is EBUSY until the task is gone.
+        std::fs::write(dir.join("a/b/c/cgroup.procs"), sleeper.to_string())
+            .expect("move the sleep into a sub-cgroup");
+    }
+    c.call("delete", json!({ "id": id, "force": true }))
+        .expect("rm -f removes the sub-cgroups too");
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert!(!alive_in(sleeper, &id), "the sleep in a/b/c survived");
+    d.assert_back_to(&before);
+}

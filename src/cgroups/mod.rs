@@ -690,31 +690,26 @@ impl CtrCgroup {
             .collect()
     }
 
-    /// The container's member directory (`member_dir`) and every cgroup below it,
-    /// breadth first, at most `MAX_SUBTREE` of them (a container cannot make the daemon
-    /// walk without bound).
+    /// The container's member directory (`member_dir`) and every cgroup below it.
     fn subtree(&self) -> Vec<PathBuf> {
-        let Some(dir) = self.member_dir() else {
-            return Vec::new();
-        };
-        let mut all = vec![dir.to_path_buf()];
-        let mut next = 0;
-        while next < all.len() && all.len() < MAX_SUBTREE {
-            let Ok(entries) = std::fs::read_dir(&all[next]) else {
-                next += 1;
-                continue;
-            };
-            next += 1;
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    all.push(e.path());
-                    if all.len() == MAX_SUBTREE {
-                        break;
-                    }
+        self.member_dir().map(subtree_of).unwrap_or_default()
+    }
+
+    /// Makes every cgroup below the container's own (made by the container, through a
+    /// writable cgroupfs) a directory to remove: an rmdir of a cgroup with children is
+    /// EBUSY, so each removal round takes away the deepest ones left (`removal_dirs` run
+    /// in parallel; the parents' EBUSY retries them). At most `MAX_SUBTREE` in all.
+    pub fn adopt_subtrees(&mut self) {
+        for dir in self.removal_dirs() {
+            for below in subtree_of(&dir).into_iter().skip(1) {
+                if self.leftover.len() >= MAX_SUBTREE {
+                    return;
+                }
+                if !self.leftover.contains(&below) {
+                    self.leftover.push(below);
                 }
             }
         }
-        all
     }
 
     /// Every directory of the container.
@@ -779,6 +774,29 @@ impl CtrCgroup {
         }
         res
     }
+}
+
+/// `dir` and every cgroup below it, breadth first, at most `MAX_SUBTREE` of them (a
+/// container cannot make the daemon walk without bound).
+fn subtree_of(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    let mut next = 0;
+    while next < all.len() && all.len() < MAX_SUBTREE {
+        let Ok(entries) = std::fs::read_dir(&all[next]) else {
+            next += 1;
+            continue;
+        };
+        next += 1;
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                all.push(e.path());
+                if all.len() == MAX_SUBTREE {
+                    break;
+                }
+            }
+        }
+    }
+    all
 }
 
 #[cfg(test)]

@@ -369,6 +369,9 @@ impl Daemon {
         let ct = &mut self.containers[key];
         let name = ct.name.clone();
         if e.err.raw_os_error() == Some(libc::EBUSY) {
+            // Cgroups the container made below its own keep it busy too: they are
+            // removed first, deepest first (a cold path; the walk reads cgroupfs here).
+            ct.cgroup.adopt_subtrees();
             // Each delete attempt kills what is left once and starts its deadline.
             if ct.cgroup_backoff_ms == 1 || ct.kill_deadline.is_none() {
                 self.kill_all(key, libc::SIGKILL);
