@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::daemon::Daemon;
 use crate::floor::{Floor, FloorRun};
-use crate::report::{Output, Samples};
+use crate::report::{median, Output, Samples};
 
 #[derive(Args, Debug, Clone)]
 pub struct ChurnArgs {
@@ -86,16 +86,6 @@ impl FloorPairs {
         self.running_ratio.extend(o.running_ratio);
         self.exit_ratio.extend(o.exit_ratio);
     }
-}
-
-/// The median of per-pair ratios (0 without pairs).
-fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 impl Phases {

@@ -28,7 +28,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::daemon::Daemon;
-use crate::report::Output;
+use crate::report::{median, Output};
 
 #[derive(Args, Debug, Clone)]
 pub struct FloodArgs {
@@ -41,6 +41,10 @@ pub struct FloodArgs {
     /// MiB each container writes
     #[arg(long, default_value_t = 32)]
     pub mib: u64,
+    /// Rounds of the daemon's flood and the bare loops, one after the other; the ratios
+    /// reported are their medians (the CPU figures of one run vary by 10-20% here)
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
 }
 
 /// One line of the output: 100 bytes and a newline.
@@ -125,86 +129,132 @@ impl Measured {
     fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.seconds
     }
+    fn json(&self) -> serde_json::Value {
+        json!({"bytes": self.bytes, "seconds": self.seconds, "mb_per_second": self.mb_per_s(),
+               "cpu_seconds": self.cpu, "cpu_ms_per_mb": self.cpu_per_mb() * 1000.0})
+    }
+}
+
+/// One round: the daemon's flood, then the three bare loops over the same writers.
+struct Round {
+    ringmon: Measured,
+    rss: Rss,
+    /// poll + read, the bytes discarded.
+    bare: Measured,
+    /// poll + read + write of the raw bytes.
+    stored: Measured,
+    /// poll + read + write of the same CRI records as the daemon's.
+    cri: Measured,
+}
+
+impl Round {
+    /// ringmon's CPU per MB over `other`'s.
+    fn ratio(&self, other: &Measured) -> f64 {
+        self.ringmon.cpu_per_mb() / other.cpu_per_mb()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let m = &self.ringmon;
+        json!({"seconds": m.seconds, "mb_per_second": m.mb_per_s(),
+            "daemon_cpu_seconds": m.cpu, "daemon_cpu_ms_per_mb": m.cpu_per_mb() * 1000.0,
+            "rss_before": self.rss.before, "rss_max": self.rss.max,
+            "bare": self.bare.json(), "bare_write": self.stored.json(),
+            "bare_cri_write": self.cri.json(),
+            "cpu_per_mb_ratio": self.ratio(&self.bare),
+            "cpu_per_mb_ratio_bare_write": self.ratio(&self.stored),
+            "cpu_per_mb_ratio_bare_cri_write": self.ratio(&self.cri)})
+    }
 }
 
 pub fn run(d: &Daemon, a: &FloodArgs) -> Result<Output> {
     let lines = a.mib * 1024 * 1024 / LINE_BYTES;
     let want = expected_bytes(lines, a.tty);
     let cmd = writer_command(lines);
-
-    let ringmon = flood_daemon(d, a, &cmd, want)?;
-    let bare = bare_loop(a, &cmd, want, None)?;
     let sink = tempfile::Builder::new()
         .prefix("ringmon-stress-bare-")
         .tempdir_in(d.socket.parent().unwrap_or(Path::new("/")))
         .context(
             "a directory for the bare loop's files in the daemon's root, where its logs are",
         )?;
-    let stored = bare_loop(a, &cmd, want, Some((sink.path(), Framing::Raw)))?;
-    let cri = bare_loop(a, &cmd, want, Some((sink.path(), Framing::Cri)))?;
+    let mut rounds = Vec::new();
+    for r in 0..a.rounds.max(1) {
+        let (ringmon, rss) = flood_daemon(d, a, &cmd, want)?;
+        let bare = bare_loop(a, &cmd, want, None)?;
+        let dir = sink.path().join(format!("round-{r}"));
+        std::fs::create_dir(&dir).with_context(|| format!("mkdir {}", dir.display()))?;
+        let stored = bare_loop(a, &cmd, want, Some((&dir, Framing::Raw)))?;
+        let cri = bare_loop(a, &cmd, want, Some((&dir, Framing::Cri)))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("rm -r {}", dir.display()))?;
+        rounds.push(Round {
+            ringmon,
+            rss,
+            bare,
+            stored,
+            cri,
+        });
+    }
     drop(sink);
-    let ratio = ringmon.0.cpu_per_mb() / bare.cpu_per_mb();
-    let stored_ratio = ringmon.0.cpu_per_mb() / stored.cpu_per_mb();
-    let cri_ratio = ringmon.0.cpu_per_mb() / cri.cpu_per_mb();
-    let (m, rss) = (&ringmon.0, &ringmon.1);
+    let med = |f: &dyn Fn(&Round) -> f64| median(&rounds.iter().map(f).collect::<Vec<_>>());
+    let ratio = med(&|r| r.ratio(&r.bare));
+    let stored_ratio = med(&|r| r.ratio(&r.stored));
+    let cri_ratio = med(&|r| r.ratio(&r.cri));
+    let stored_floor = med(&|r| r.stored.cpu_per_mb() / r.bare.cpu_per_mb());
+    let cri_floor = med(&|r| r.cri.cpu_per_mb() / r.bare.cpu_per_mb());
+    let logged: u64 = rounds.iter().map(|r| r.ringmon.bytes).sum();
+    let written = want * a.count as u64 * rounds.len() as u64;
+    let rss_before = rounds[0].rss.before;
+    let rss_max = rounds.iter().map(|r| r.rss.max).max().unwrap_or(0);
+    let rss_bound = rounds[0].rss.bound;
     let mut table = format!(
-        "flood: {} containers, tty={}, each {} lines of {LINE_BYTES} bytes ({} bytes read per container)\n",
-        a.count, a.tty, lines, want
+        "flood: {} containers, tty={}, each {} lines of {LINE_BYTES} bytes ({} bytes read per container); \
+         {} rounds of ringmon, then bare loops over the same writers: poll+read, +write of the \
+         raw bytes, +write of the same CRI records as the daemon's\n",
+        a.count,
+        a.tty,
+        lines,
+        want,
+        rounds.len()
     );
+    for (i, r) in rounds.iter().enumerate() {
+        table.push_str(&format!(
+            "  round {}: ringmon {:.1} MB/s, CPU {:.3} s = {:.2} ms/MB; bare read {:.2}, \
+             +write {:.2}, +CRI+write {:.2} ms/MB: ringmon/read {:.2}x, ringmon/CRI {:.2}x \
+             (CRI/read {:.2}x)\n",
+            i + 1,
+            r.ringmon.mb_per_s(),
+            r.ringmon.cpu,
+            r.ringmon.cpu_per_mb() * 1000.0,
+            r.bare.cpu_per_mb() * 1000.0,
+            r.stored.cpu_per_mb() * 1000.0,
+            r.cri.cpu_per_mb() * 1000.0,
+            r.ratio(&r.bare),
+            r.ratio(&r.cri),
+            r.cri.cpu_per_mb() / r.bare.cpu_per_mb()
+        ));
+    }
     table.push_str(&format!(
-        "  ringmon: {:.1} MB/s into the logs, {} of {} bytes logged, daemon CPU {:.3} s = {:.2} ms per MB\n",
-        m.mb_per_s(),
-        m.bytes,
-        want * a.count as u64,
-        m.cpu,
-        m.cpu_per_mb() * 1000.0
+        "  ringmon: {logged} of {written} bytes logged; daemon RSS {:.1} MiB before, at most \
+         {:.1} MiB during (bound {:.1} MiB)\n",
+        rss_before as f64 / 1048576.0,
+        rss_max as f64 / 1048576.0,
+        rss_bound as f64 / 1048576.0
     ));
     table.push_str(&format!(
-        "  ringmon: daemon RSS {:.1} MiB before, at most {:.1} MiB during (bound {:.1} MiB)\n",
-        rss.before as f64 / 1048576.0,
-        rss.max as f64 / 1048576.0,
-        rss.bound as f64 / 1048576.0
+        "  ringmon/bare CPU per MB, medians of {} rounds: {ratio:.2}x (reading and logging vs \
+         reading); {stored_ratio:.2}x against reading and writing (read+write over read \
+         alone: {stored_floor:.2}x); {cri_ratio:.2}x against reading and writing the same CRI \
+         records (those over read alone: {cri_floor:.2}x)\n",
+        rounds.len()
     ));
-    table.push_str(&format!(
-        "  bare poll+read loop: {:.1} MB/s, CPU {:.3} s = {:.2} ms per MB\n",
-        bare.mb_per_s(),
-        bare.cpu,
-        bare.cpu_per_mb() * 1000.0
-    ));
-    table.push_str(&format!(
-        "  bare poll+read+write loop (raw bytes to files beside the logs): {:.1} MB/s, CPU {:.3} s = {:.2} ms per MB\n",
-        stored.mb_per_s(),
-        stored.cpu,
-        stored.cpu_per_mb() * 1000.0
-    ));
-    table.push_str(&format!(
-        "  bare poll+read+CRI records+write loop (the same log bytes as the daemon's): {:.1} MB/s, CPU {:.3} s = {:.2} ms per MB\n",
-        cri.mb_per_s(),
-        cri.cpu,
-        cri.cpu_per_mb() * 1000.0
-    ));
-    table.push_str(&format!(
-        "  ringmon/bare CPU per MB: {ratio:.2}x (reading and logging vs reading); \
-         {stored_ratio:.2}x against reading and writing (read+write over read alone: {:.2}x); \
-         {cri_ratio:.2}x against reading and writing the same CRI records (those over read alone: {:.2}x)\n",
-        stored.cpu_per_mb() / bare.cpu_per_mb(),
-        cri.cpu_per_mb() / bare.cpu_per_mb()
-    ));
+    let ms_per_mb = med(&|r| r.ringmon.cpu_per_mb() * 1000.0);
     let json = json!({"scenario": "flood", "tty": a.tty, "count": a.count,
-        "bytes_per_container": want, "bytes_written": want * a.count as u64,
-        "bytes_logged": m.bytes, "seconds": m.seconds, "mb_per_second": m.mb_per_s(),
-        "daemon_cpu_seconds": m.cpu, "daemon_cpu_ms_per_mb": m.cpu_per_mb() * 1000.0,
-        "rss_before": rss.before, "rss_max": rss.max, "rss_bound": rss.bound,
-        "bare": {"bytes": bare.bytes, "seconds": bare.seconds, "mb_per_second": bare.mb_per_s(),
-                 "cpu_seconds": bare.cpu, "cpu_ms_per_mb": bare.cpu_per_mb() * 1000.0},
-        "bare_write": {"bytes": stored.bytes, "seconds": stored.seconds,
-                 "mb_per_second": stored.mb_per_s(), "cpu_seconds": stored.cpu,
-                 "cpu_ms_per_mb": stored.cpu_per_mb() * 1000.0},
-        "bare_cri_write": {"bytes": cri.bytes, "seconds": cri.seconds,
-                 "mb_per_second": cri.mb_per_s(), "cpu_seconds": cri.cpu,
-                 "cpu_ms_per_mb": cri.cpu_per_mb() * 1000.0},
+        "bytes_per_container": want, "bytes_written": written, "bytes_logged": logged,
+        "rss_before": rss_before, "rss_max": rss_max, "rss_bound": rss_bound,
+        "daemon_cpu_ms_per_mb": ms_per_mb,
         "cpu_per_mb_ratio": ratio, "cpu_per_mb_ratio_bare_write": stored_ratio,
-        "cpu_per_mb_ratio_bare_cri_write": cri_ratio});
+        "cpu_per_mb_ratio_bare_cri_write": cri_ratio,
+        "bare_write_over_bare": stored_floor, "bare_cri_write_over_bare": cri_floor,
+        "rounds": rounds.iter().map(Round::json).collect::<Vec<_>>()});
     Ok(Output { table, json })
 }
 

@@ -8,6 +8,17 @@ pub struct Output {
     pub json: serde_json::Value,
 }
 
+/// The median of ratios taken pair by pair or round by round (0 without any); of an even
+/// count, the upper middle one.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Latency samples of one phase.
 #[derive(Default, Clone)]
 pub struct Samples(pub Vec<Duration>);
