@@ -108,11 +108,11 @@ fn rss_sampler(pid: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> 
 }
 
 /// The bytes of a CRI log's records put back together (P runs joined, F lines with "\n").
-fn logged_bytes(path: &str) -> Result<u64> {
-    let log = std::fs::read(path).with_context(|| format!("read {path}"))?;
+fn logged_bytes(path: &Path) -> Result<u64> {
+    let log = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     let mut n = 0u64;
     ringmon::logs::cri::reassemble(&log, |_, _, line| n += line.len() as u64)
-        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(n)
 }
 
@@ -309,7 +309,7 @@ fn flood_daemon(d: &Daemon, a: &FloodArgs, cmd: &[String], want: u64) -> Result<
     for id in &ids {
         let info = c.call("inspect", json!({ "id": id }))?;
         let path = info["log_path"].as_str().context("inspect: log_path")?;
-        let got = logged_bytes(path)?;
+        let got = logged_bytes(Path::new(path))?;
         if got != want {
             bail!("container {id}: {got} bytes logged of the {want} it wrote");
         }
@@ -348,12 +348,23 @@ enum Framing {
     Cri,
 }
 
+impl Framing {
+    /// The file name extension of a bare loop's file.
+    fn ext(self) -> &'static str {
+        match self {
+            Framing::Raw => "out",
+            Framing::Cri => "log",
+        }
+    }
+}
+
 /// The daemon's log batch: a writer's bytes are written once this many are gathered.
 const SINK_BATCH: usize = 64 * 1024;
 
 /// One writer's file in a bare loop, with the bytes gathered for its next write.
 struct SinkFile {
     path: std::path::PathBuf,
+    framing: Framing,
     file: std::fs::File,
     pending: Vec<u8>,
 }
@@ -384,12 +395,7 @@ fn bare_loop(
     let mut clock = ringmon::logs::cri::Clock::default();
     for i in 0..a.count {
         if let Some((dir, framing)) = sink {
-            let ext = if framing == Framing::Cri {
-                "log"
-            } else {
-                "out"
-            };
-            let path = dir.join(format!("writer-{i}.{ext}"));
+            let path = dir.join(format!("writer-{i}.{}", framing.ext()));
             let file = std::fs::OpenOptions::new()
                 .append(true)
                 .create_new(true)
@@ -397,6 +403,7 @@ fn bare_loop(
                 .with_context(|| format!("create {}", path.display()))?;
             files.push(SinkFile {
                 path,
+                framing,
                 file,
                 pending: Vec::with_capacity(2 * SINK_BATCH),
             });
@@ -440,8 +447,8 @@ fn bare_loop(
                 }
                 Ok(n) => {
                     got[i] += n as u64;
-                    if let (Some(f), Some((_, framing))) = (files.get_mut(i), sink) {
-                        match framing {
+                    if let Some(f) = files.get_mut(i) {
+                        match f.framing {
                             Framing::Raw => f.pending.extend_from_slice(&buf[..n]),
                             Framing::Cri => {
                                 let now = ringmon::logs::cri::Clock::now();
@@ -476,13 +483,13 @@ fn bare_loop(
     if let Some(g) = got.iter().find(|&&g| g != want) {
         bail!("the bare loop read {g} bytes of a writer's {want}");
     }
-    if matches!(sink, Some((_, Framing::Cri))) {
-        for f in &files {
-            let path = f.path.to_string_lossy();
-            let logged = logged_bytes(&path)?;
-            if logged != want {
-                bail!("{path}: the bare loop's CRI records hold {logged} bytes of {want}");
-            }
+    for f in files.iter().filter(|f| f.framing == Framing::Cri) {
+        let logged = logged_bytes(&f.path)?;
+        if logged != want {
+            bail!(
+                "{}: the bare loop's CRI records hold {logged} bytes of {want}",
+                f.path.display()
+            );
         }
     }
     Ok(Measured {
