@@ -279,13 +279,17 @@ impl WarmInits {
     /// Hears of a create with `ns` before it parks or takes an init, and whether a sealed
     /// init could run its job (`sealed_could_run`). One that could not gives up the
     /// sealed inits waiting (they leave through `take_gone`; unsealed ones replace them)
-    /// and stops the sealing of new ones until `SEAL_AFTER` creates in a row could.
-    pub fn note_create(&mut self, ns: &NewNamespaces<'_>, sealed_could_run: bool) {
+    /// and stops the sealing of new ones until `SEAL_AFTER` creates in a row could. A
+    /// parked create is heard again when it runs (`again`): it gives up sealed inits
+    /// forked meanwhile, but counts once in the streak.
+    pub fn note_create(&mut self, ns: &NewNamespaces<'_>, sealed_could_run: bool, again: bool) {
         if !self.serves(ns) {
             return;
         }
         if sealed_could_run {
-            self.fit_streak = self.fit_streak.saturating_add(1);
+            if !again {
+                self.fit_streak = self.fit_streak.saturating_add(1);
+            }
             return;
         }
         self.fit_streak = 0;
@@ -598,6 +602,28 @@ mod tests {
         assert!(e.contains("\"user\" is not one of"), "{e}");
         let e = parse_namespaces("pid").expect_err("no mount");
         assert!(e.contains("mount is required"), "{e}");
+    }
+
+    #[test]
+    fn a_parked_create_counts_once_in_the_sealing_streak() {
+        let flags = parse_namespaces(DEFAULT_NAMESPACES).expect("parse");
+        let (mut w, _) = WarmInits::new(1, flags, std::path::PathBuf::from("/run/x/host-root"));
+        let ns = NewNamespaces {
+            clone_flags: flags,
+            pid_ns: None,
+            stage: None,
+        };
+        for _ in 0..3 {
+            w.note_create(&ns, true, false);
+            // The same create, parked, run again when its init is forked.
+            w.note_create(&ns, true, true);
+        }
+        assert_eq!(w.fit_streak, 3);
+        w.note_create(&ns, false, true);
+        assert_eq!(
+            w.fit_streak, 0,
+            "a create that needs the host's tree breaks it"
+        );
     }
 
     #[test]

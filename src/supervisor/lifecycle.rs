@@ -279,7 +279,8 @@ impl Daemon {
         let (mut cgroup_writes, mut planned) = self.plan_cgroup(&id, &prepared).map_err(bad)?;
         self.set_cgroup_joins(&mut prepared.plan, &planned, &id);
         let sealed_could_run = self.warm.sealed_could_run(&prepared.plan);
-        self.discard_unfit_warm(&ns, sealed_could_run);
+        // A parked create runs again without `may_park`.
+        self.discard_unfit_warm(&ns, sealed_could_run, !may_park);
         // With the pool empty, the create waits for the zygote's next fork (it is run
         // again then) rather than clone its own init here.
         if may_park && self.park_create(&ns) {

@@ -13,10 +13,16 @@ const WARM_REFILL_AFTER: std::time::Duration = std::time::Duration::from_millis(
 impl Daemon {
     /// Gives up the waiting inits if the daemon's mount table changed since they were
     /// forked, and the sealed ones if this create's job needs the host's tree
-    /// (`WarmInits::note_create`): once per create with `ns`, before it parks or takes one.
-    pub(crate) fn discard_unfit_warm(&mut self, ns: &NewNamespaces<'_>, sealed_could_run: bool) {
+    /// (`WarmInits::note_create`): for each create with `ns`, before it parks or takes one,
+    /// and `again` when a parked one runs.
+    pub(crate) fn discard_unfit_warm(
+        &mut self,
+        ns: &NewNamespaces<'_>,
+        sealed_could_run: bool,
+        again: bool,
+    ) {
         self.warm.drop_if_stale();
-        self.warm.note_create(ns, sealed_could_run);
+        self.warm.note_create(ns, sealed_could_run, again);
         self.give_up_gone_warm();
     }
 
