@@ -727,3 +727,67 @@ fn rm_f_removes_the_cgroups_a_container_made_below_its_own() {
     assert!(!alive_in(sleeper, &id), "the sleep in a/b/c survived");
     d.assert_back_to(&before);
 }
+
+/// An auto-remove container whose removal fails (a process of it frozen, so SIGKILL does
+/// not end it) answers its `wait` with the exit report and the removal error, and is kept;
+/// once the process can die, the removal goes on.
+#[test]
+fn a_failed_auto_remove_answers_wait_with_the_removal_error() {
+    if !Path::new(FREEZER).join("freezer.state").exists()
+        && !Path::new(FREEZER).join("cgroup.procs").exists()
+    {
+        eprintln!("SKIPPED: no cgroup v1 freezer at {FREEZER} to keep processes stuck");
+        return;
+    }
+    // No pid namespace: in one, the init's exit would wait for the frozen process.
+    let (d, _, shared) = host_pid_setup(&["--kill-timeout", "1", "--drain-timeout", "0.2"]);
+    let before = d.baseline();
+    let mut c = d.client();
+    let id = create(
+        &mut c,
+        json!({"bundle": shared.display().to_string(), "auto_remove": true,
+               "args": ["sh", "-c", "sleep 1000 & echo up; wait"]}),
+    );
+    start_until(&mut c, &id, "up");
+    let info = inspect(&mut c, &id);
+    let init = info["pid"].as_i64().expect("pid") as i32;
+    let sleeper = members(&member_dir(&info))
+        .into_iter()
+        .find(|&p| p != init)
+        .expect("the sleep's pid");
+    let ice = Path::new(FREEZER).join(format!("ringmon-test-ice-rm-{}", std::process::id()));
+    std::fs::create_dir(&ice).expect("mkdir freezer cgroup");
+    std::fs::write(ice.join("cgroup.procs"), sleeper.to_string()).expect("move into freezer");
+    std::fs::write(ice.join("freezer.state"), "FROZEN").expect("freeze");
+    while std::fs::read_to_string(ice.join("freezer.state"))
+        .expect("state")
+        .trim()
+        != "FROZEN"
+    {
+        std::thread::yield_now();
+    }
+    let wait = c.send("wait", json!({ "id": id })).expect("wait");
+    c.call("kill", json!({"id": id, "signal": "KILL"}))
+        .expect("kill the init");
+    let exit = loop {
+        let m = c.next_message().expect("next");
+        if m.id == Some(wait) {
+            break ringmon::api::client::into_result(m).expect("the exit report");
+        }
+    };
+    assert_eq!(exit["exit_code"], 137, "{exit}");
+    let err = exit["removal_error"].as_str().unwrap_or_default();
+    assert!(err.contains("survived SIGKILL"), "{exit}");
+    assert!(
+        inspect(&mut c, &id)["kill_error"].is_string(),
+        "the container is kept"
+    );
+    std::fs::write(ice.join("freezer.state"), "THAWED").expect("thaw");
+    // The removal goes on by itself; an `rm -f` answers once it is gone either way.
+    match c.call("delete", json!({"id": id, "force": true})) {
+        Ok(_) => {}
+        Err(e) => assert!(e.to_string().contains("no such container"), "{e}"),
+    }
+    std::fs::remove_dir(&ice).expect("rmdir freezer cgroup");
+    d.assert_back_to(&before);
+}

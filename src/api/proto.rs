@@ -250,6 +250,10 @@ pub struct ExitReport {
     /// The OOM killer killed the init or another of the container's processes.
     #[serde(default)]
     pub oom_killed: bool,
+    /// An auto-remove container's removal failed (the container is kept, for `rm -f`):
+    /// only in the answers to its `wait` and `attach` requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -119,6 +119,9 @@ pub fn stream_until_exit(c: &mut Client, attach: u64, start: Option<u64>) -> Res
             let v = into_result(m)?;
             let exit: ExitReport = serde_json::from_value(v)?;
             let _ = stdout.flush();
+            if let Some(e) = &exit.removal_error {
+                eprintln!("ringmon: {e}");
+            }
             return Ok(if exit.exit_code < 0 {
                 super::EXIT_RINGMON_ERROR
             } else {

@@ -230,7 +230,11 @@ impl Daemon {
         if ct.removal_waiters.is_empty() {
             return;
         }
-        let exit = serde_json::to_value(&ct.exit).unwrap_or_default();
+        let report = ct.exit.clone().map(|mut e| {
+            e.removal_error = ct.kill_error.clone();
+            e
+        });
+        let exit = serde_json::to_value(&report).unwrap_or_default();
         for r in std::mem::take(&mut ct.removal_waiters) {
             self.reply_ok(r, exit.clone());
         }
