@@ -256,8 +256,11 @@ impl Daemon {
                     // Inits the zygote is forking are neither in the pool nor gone yet:
                     // the reply waits for those asked for by now (`answer_waiting_stats`),
                     // not for later ones (a churn beside it would hold it forever).
-                    None if self.warm.pending() > 0 => {
-                        self.stats_waiting.push((r, self.warm.asked()));
+                    None if self.warm.pending() > 0
+                        || self.given_up_rmdirs_upto(self.given_up_seq) =>
+                    {
+                        let asked = (self.warm.asked(), self.given_up_seq);
+                        self.stats_waiting.push((r, asked.0, asked.1));
                         return Ok(());
                     }
                     None => serde_json::to_value(self.stats()),

@@ -85,8 +85,12 @@ pub struct Daemon {
     /// The serial of the zygote whose socket is polled (multishot), while armed.
     pub(crate) zygote_poll: Option<(OpId, u32)>,
     /// `stats` requests waiting for the zygote's replies, each until the requests sent
-    /// before it (the count of `WarmInits::asked` then) are settled (`answer_waiting_stats`).
-    pub(crate) stats_waiting: Vec<(crate::supervisor::container::ReplyTo, u64)>,
+    /// before it (the count of `WarmInits::asked` then) are settled, and the cgroup rmdirs
+    /// of the given-up inits reaped before it (`given_up_seq` then) are done
+    /// (`answer_waiting_stats`).
+    pub(crate) stats_waiting: Vec<(crate::supervisor::container::ReplyTo, u64, u64)>,
+    /// Given-up inits reaped so far whose cgroup had directories to remove.
+    pub(crate) given_up_seq: u64,
     /// Creates waiting for an init the zygote was asked to fork for them, first come
     /// first served (`Daemon::park_create`).
     pub(crate) parked: std::collections::VecDeque<(
@@ -258,6 +262,7 @@ impl Daemon {
             warm,
             zygote_poll: None,
             stats_waiting: Vec::new(),
+            given_up_seq: 0,
             parked: std::collections::VecDeque::new(),
             given_up: Slab::new(),
             removals: Slab::new(),
@@ -328,7 +333,7 @@ impl Daemon {
             k if k == Kind::Ctr as u8 => self.on_ctr_completion(t, c),
             k if k == Kind::Timer as u8 => self.on_daemon_timer(t, c),
             k if k == Kind::Oom as u8 => self.on_oom_event(c),
-            k if k == Kind::GivenUp as u8 => self.on_given_up_reaped(t.key as usize),
+            k if k == Kind::GivenUp as u8 => self.on_given_up(t, &c),
             k if k == Kind::Removal as u8 => self.on_removal(t, &c),
             k if k == Kind::Zygote as u8 => self.on_zygote(t.key, c.more),
             _ => {}

@@ -168,21 +168,22 @@ impl Daemon {
     /// `stats` without an id while inits are pending waits for those asked for before it
     /// (the zygote answers in order): what it reports (the pool's pids, the daemon's
     /// children and fds) is then settled, unless later creates asked for more.
-    fn answer_waiting_stats(&mut self) {
+    pub(crate) fn answer_waiting_stats(&mut self) {
         let settled = self.warm.settled();
+        let due = |d: &Self, asked: u64, gu: u64| asked <= settled && !d.given_up_rmdirs_upto(gu);
         if !self
             .stats_waiting
             .iter()
-            .any(|(_, asked)| *asked <= settled)
+            .any(|&(_, asked, gu)| due(self, asked, gu))
         {
             return;
         }
         let v = serde_json::to_value(self.stats()).unwrap_or_default();
-        let (due, later) = std::mem::take(&mut self.stats_waiting)
+        let (ready, later) = std::mem::take(&mut self.stats_waiting)
             .into_iter()
-            .partition(|(_, asked)| *asked <= settled);
+            .partition(|&(_, asked, gu)| due(self, asked, gu));
         self.stats_waiting = later;
-        for (r, _) in due {
+        for (r, _, _) in ready {
             self.reply_ok(r, v.clone());
         }
     }
