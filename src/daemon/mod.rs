@@ -455,7 +455,7 @@ impl Daemon {
                 survivors.extend(
                     self.given_up
                         .iter()
-                        .map(|(_, g)| format!("init {} (not reaped)", g.pid)),
+                        .map(|(_, g)| format!("init {} ({})", g.pid, g.waiting_for())),
                 );
                 self.gave_up = Some(survivors.join(", "));
             }

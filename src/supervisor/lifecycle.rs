@@ -234,12 +234,7 @@ impl Daemon {
             return;
         };
         g.rmdirs = g.rmdirs.saturating_sub(1);
-        if let (crate::sys::uring::Resource::Path(path), Some(cg)) =
-            (&c.resource, g.cgroup.as_mut())
-        {
-            let dir = std::path::Path::new(
-                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.as_bytes()),
-            );
+        if let (Some(dir), Some(cg)) = (c.path(), g.cgroup.as_mut()) {
             given_up_rmdir_done(g.pid, cg, dir, -c.result);
         }
         self.finish_given_up(key);
@@ -810,6 +805,17 @@ fn new_stream(fd: Fd, stream: Stream) -> OutStream {
         done: false,
         paused: false,
         hung_up: false,
+    }
+}
+
+impl GivenUp {
+    /// What is left to do for it, for the shutdown's list of survivors.
+    pub fn waiting_for(&self) -> &'static str {
+        if self.rmdirs > 0 {
+            "its cgroup's rmdir in flight"
+        } else {
+            "not reaped"
+        }
     }
 }
 

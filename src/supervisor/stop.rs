@@ -347,13 +347,10 @@ impl Daemon {
     pub fn on_cgroup_rmdir(&mut self, key: usize, c: &Completion) {
         let ct = &mut self.containers[key];
         ct.cgroup_rmdirs = ct.cgroup_rmdirs.saturating_sub(1);
-        let crate::sys::uring::Resource::Path(path) = &c.resource else {
+        let Some(dir) = c.path() else {
             return;
         };
-        let dir = std::path::PathBuf::from(
-            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.as_bytes()),
-        );
-        self.rmdir_done(key, &dir, -c.result);
+        self.rmdir_done(key, dir, -c.result);
         // on_ctr_completion calls maybe_free_container next, which goes on.
     }
 

@@ -69,6 +69,17 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// The path an unlinkat completion named.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        use std::os::unix::ffi::OsStrExt;
+        match &self.resource {
+            Resource::Path(p) => Some(std::path::Path::new(std::ffi::OsStr::from_bytes(
+                p.as_bytes(),
+            ))),
+            _ => None,
+        }
+    }
+
     /// The read buffer of a finished Read, with its length set to the bytes read.
     pub fn take_read_buf(&mut self) -> Option<Vec<u8>> {
         if self.kind != OpKind::Read {
