@@ -100,7 +100,7 @@ pub struct Daemon {
     /// Inits killed before they became containers (a failed create's, or out of the warm
     /// pool), each reaped by a WaitId of its own (`Daemon::give_up`); shutdown waits for
     /// them.
-    pub given_up: Slab<crate::supervisor::lifecycle::GivenUp>,
+    pub given_up: Slab<crate::supervisor::given_up::GivenUp>,
     /// State directories of deleted containers being removed (`supervisor::state_dir`).
     pub removals: Slab<crate::supervisor::state_dir::Removal>,
 }

@@ -9,6 +9,7 @@
 
 pub mod container;
 pub mod exit;
+pub mod given_up;
 pub mod ids;
 pub mod lifecycle;
 pub mod signals;
