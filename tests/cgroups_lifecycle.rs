@@ -267,12 +267,39 @@ fn rm_f_of_a_pid_namespace_joiner_kills_only_its_processes_and_of_the_owner_ever
 /// The v1 freezer, where a frozen task ignores SIGKILL until it is thawed.
 const FREEZER: &str = "/sys/fs/cgroup/freezer";
 
+/// Whether the host has a v1 freezer to keep processes stuck; says so loudly if not.
+fn has_freezer() -> bool {
+    let here = Path::new(FREEZER).join("freezer.state").exists()
+        || Path::new(FREEZER).join("cgroup.procs").exists();
+    if !here {
+        eprintln!("SKIPPED: no cgroup v1 freezer at {FREEZER} to keep processes stuck");
+    }
+    here
+}
+
+/// Freezes `pids` in a freezer cgroup of the test's own (not ringmon's), named after
+/// `name`, and returns its directory once they are FROZEN.
+fn freeze(name: &str, pids: &[i32]) -> PathBuf {
+    let ice = Path::new(FREEZER).join(format!("ringmon-test-{name}-{}", std::process::id()));
+    std::fs::create_dir(&ice).expect("mkdir freezer cgroup");
+    for p in pids {
+        std::fs::write(ice.join("cgroup.procs"), p.to_string()).expect("move into freezer");
+    }
+    std::fs::write(ice.join("freezer.state"), "FROZEN").expect("freeze");
+    // FREEZING becomes FROZEN once every task has stopped; the kernel reports no event.
+    while std::fs::read_to_string(ice.join("freezer.state"))
+        .expect("state")
+        .trim()
+        != "FROZEN"
+    {
+        std::thread::yield_now();
+    }
+    ice
+}
+
 #[test]
 fn rm_f_of_a_frozen_container_names_the_survivors_at_its_deadline_and_a_retry_succeeds() {
-    if !Path::new(FREEZER).join("freezer.state").exists()
-        && !Path::new(FREEZER).join("cgroup.procs").exists()
-    {
-        eprintln!("SKIPPED: no cgroup v1 freezer at {FREEZER} to keep processes stuck");
+    if !has_freezer() {
         return;
     }
     let d = TestDaemon::start_with(&["--kill-timeout", "2"]);
@@ -287,21 +314,7 @@ fn rm_f_of_a_frozen_container_names_the_survivors_at_its_deadline_and_a_retry_su
     start_until(&mut c, &id, "up");
     let pids = members(&member_dir(&inspect(&mut c, &id)));
     assert_eq!(pids.len(), 3);
-    // The test, not ringmon, freezes the processes in a freezer cgroup of its own.
-    let ice = Path::new(FREEZER).join(format!("ringmon-test-ice-{}", std::process::id()));
-    std::fs::create_dir(&ice).expect("mkdir freezer cgroup");
-    for p in &pids {
-        std::fs::write(ice.join("cgroup.procs"), p.to_string()).expect("move into freezer");
-    }
-    std::fs::write(ice.join("freezer.state"), "FROZEN").expect("freeze");
-    // FREEZING becomes FROZEN once every task has stopped; the kernel reports no event.
-    while std::fs::read_to_string(ice.join("freezer.state"))
-        .expect("state")
-        .trim()
-        != "FROZEN"
-    {
-        std::thread::yield_now();
-    }
+    let ice = freeze("ice", &pids);
     let t = Instant::now();
     let err = c
         .call("delete", json!({"id": id, "force": true}))
@@ -733,10 +746,7 @@ fn rm_f_removes_the_cgroups_a_container_made_below_its_own() {
 /// once the process can die, the removal goes on.
 #[test]
 fn a_failed_auto_remove_answers_wait_with_the_removal_error() {
-    if !Path::new(FREEZER).join("freezer.state").exists()
-        && !Path::new(FREEZER).join("cgroup.procs").exists()
-    {
-        eprintln!("SKIPPED: no cgroup v1 freezer at {FREEZER} to keep processes stuck");
+    if !has_freezer() {
         return;
     }
     // No pid namespace: in one, the init's exit would wait for the frozen process.
@@ -755,17 +765,7 @@ fn a_failed_auto_remove_answers_wait_with_the_removal_error() {
         .into_iter()
         .find(|&p| p != init)
         .expect("the sleep's pid");
-    let ice = Path::new(FREEZER).join(format!("ringmon-test-ice-rm-{}", std::process::id()));
-    std::fs::create_dir(&ice).expect("mkdir freezer cgroup");
-    std::fs::write(ice.join("cgroup.procs"), sleeper.to_string()).expect("move into freezer");
-    std::fs::write(ice.join("freezer.state"), "FROZEN").expect("freeze");
-    while std::fs::read_to_string(ice.join("freezer.state"))
-        .expect("state")
-        .trim()
-        != "FROZEN"
-    {
-        std::thread::yield_now();
-    }
+    let ice = freeze("ice-rm", &[sleeper]);
     let wait = c.send("wait", json!({ "id": id })).expect("wait");
     c.call("kill", json!({"id": id, "signal": "KILL"}))
         .expect("kill the init");
