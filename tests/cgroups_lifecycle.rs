@@ -23,14 +23,19 @@ fn inspect(c: &mut Client, id: &str) -> Value {
     c.call("inspect", json!({ "id": id })).expect("inspect")
 }
 
-/// The container's cgroup2 directory, else its first v1 one.
-fn member_dir(info: &Value) -> PathBuf {
-    let paths: Vec<PathBuf> = info["cgroup_paths"]
+/// The container's cgroup directories, as `inspect` lists them.
+fn cgroup_dirs(info: &Value) -> Vec<PathBuf> {
+    info["cgroup_paths"]
         .as_array()
         .expect("cgroup_paths")
         .iter()
         .map(|p| PathBuf::from(p.as_str().expect("path")))
-        .collect();
+        .collect()
+}
+
+/// The container's cgroup2 directory, else its first v1 one.
+fn member_dir(info: &Value) -> PathBuf {
+    let paths = cgroup_dirs(info);
     paths
         .iter()
         .find(|p| p.starts_with("/sys/fs/cgroup/unified"))
@@ -713,12 +718,7 @@ fn rm_f_removes_the_cgroups_a_container_made_below_its_own() {
     );
     start_until(&mut c, &id, "up");
     let info = inspect(&mut c, &id);
-    let dirs: Vec<PathBuf> = info["cgroup_paths"]
-        .as_array()
-        .expect("cgroup_paths")
-        .iter()
-        .map(|p| PathBuf::from(p.as_str().expect("path")))
-        .collect();
+    let dirs = cgroup_dirs(&info);
     assert!(!dirs.is_empty(), "the container has a cgroup");
     let sleeper = members(&dirs[0])
         .into_iter()
