@@ -259,8 +259,8 @@ impl Daemon {
                     None if self.warm.pending() > 0
                         || self.given_up_rmdirs_upto(self.given_up_seq) =>
                     {
-                        let asked = (self.warm.asked(), self.given_up_seq);
-                        self.stats_waiting.push((r, asked.0, asked.1));
+                        let (asked, gu) = (self.warm.asked(), self.given_up_seq);
+                        self.stats_waiting.push((r, asked, gu));
                         return Ok(());
                     }
                     None => serde_json::to_value(self.stats()),
