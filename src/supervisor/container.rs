@@ -126,6 +126,10 @@ pub struct Container {
     /// report once the container is gone (like `docker run --rm`), or once its removal
     /// failed.
     pub removal_waiters: Vec<ReplyTo>,
+    /// A create whose init exited before it was ready: answered with its error once the
+    /// container is gone (its cgroup and state directory), so that a client that sees the
+    /// error sees the daemon as it was before the create; or once its removal failed.
+    pub failed_create: Option<(ReplyTo, crate::api::proto::ApiError)>,
     /// `logs --follow` readers that caught up with the file and get writes as they land.
     pub followers: Vec<ReplyTo>,
     pub auto_remove: bool,

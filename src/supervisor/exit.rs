@@ -64,11 +64,10 @@ impl Daemon {
                     .create_error
                     .clone()
                     .unwrap_or_else(|| ApiError::new(ErrorCode::SpawnFailed, msg));
-                if let Some(r) = ct.pending_create.take() {
-                    self.reply_err(r, err);
-                }
-                // Nobody will ever see this container: it goes away on its own.
-                self.containers[key].removing = true;
+                // Nobody will ever see this container: it goes away on its own, and the
+                // create is answered then (`maybe_free_container`).
+                ct.failed_create = ct.pending_create.take().map(|r| (r, err));
+                ct.removing = true;
             }
             // Exec'd and already exited before the handshake EOF was seen.
             Status::Starting if ct.exec_failure.is_none() => {
@@ -221,11 +220,13 @@ impl Daemon {
         }
         let dir = std::mem::take(&mut ct.dir);
         let exit = serde_json::to_value(&ct.exit).unwrap_or_default();
-        let pending: Vec<(ReplyTo, serde_json::Value)> = std::mem::take(&mut ct.pending_delete)
-            .into_iter()
-            .map(|r| (r, serde_json::json!({})))
-            .chain(ct.removal_waiters.drain(..).map(|r| (r, exit.clone())))
-            .collect();
+        let pending: Vec<(ReplyTo, Result<serde_json::Value, ApiError>)> =
+            std::mem::take(&mut ct.pending_delete)
+                .into_iter()
+                .map(|r| (r, Ok(serde_json::json!({}))))
+                .chain(ct.removal_waiters.drain(..).map(|r| (r, Ok(exit.clone()))))
+                .chain(ct.failed_create.take().map(|(r, e)| (r, Err(e))))
+                .collect();
         // Its fds (the log's among them) close first: the unlink then drops the last
         // reference, in the ring's worker.
         drop(ct);

@@ -404,6 +404,7 @@ impl Daemon {
             attached: Vec::new(),
             pending_delete: Vec::new(),
             removal_waiters: Vec::new(),
+            failed_create: None,
             followers: Vec::new(),
             auto_remove: p.auto_remove,
             removing: false,

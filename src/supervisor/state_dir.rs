@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use crate::api::proto::ApiError;
 use crate::daemon::token::{Kind, Token};
 use crate::daemon::Daemon;
 use crate::supervisor::container::ReplyTo;
@@ -22,7 +23,7 @@ const DIR: u8 = 2;
 pub struct Removal {
     dir: PathBuf,
     files_left: usize,
-    replies: Vec<(ReplyTo, serde_json::Value)>,
+    replies: Vec<(ReplyTo, Result<serde_json::Value, ApiError>)>,
 }
 
 impl Daemon {
@@ -32,7 +33,7 @@ impl Daemon {
         &mut self,
         dir: PathBuf,
         files: &[PathBuf],
-        replies: Vec<(ReplyTo, serde_json::Value)>,
+        replies: Vec<(ReplyTo, Result<serde_json::Value, ApiError>)>,
     ) {
         let key = self.removals.insert(Removal {
             dir,
@@ -92,8 +93,11 @@ impl Daemon {
 
     fn removal_done(&mut self, key: usize) {
         let r = self.removals.remove(key);
-        for (reply, value) in r.replies {
-            self.reply_ok(reply, value);
+        for (reply, res) in r.replies {
+            match res {
+                Ok(v) => self.reply_ok(reply, v),
+                Err(e) => self.reply_err(reply, e),
+            }
         }
     }
 }

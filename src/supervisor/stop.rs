@@ -223,9 +223,14 @@ impl Daemon {
         self.answer_removal_waiters(key);
     }
 
-    /// An auto-remove container could not be removed: those waiting for it get its exit
-    /// report now (the removal error is logged and shown by `inspect`).
+    /// An auto-remove container (or a failed create's) could not be removed: those
+    /// waiting for it get its exit report with the removal error now (a failed create, its
+    /// error); the error is also logged and shown by `inspect`.
     fn answer_removal_waiters(&mut self, key: usize) {
+        let ct = &mut self.containers[key];
+        if let Some((r, e)) = ct.failed_create.take() {
+            self.reply_err(r, e);
+        }
         let ct = &mut self.containers[key];
         if ct.removal_waiters.is_empty() {
             return;
