@@ -58,6 +58,10 @@ pub fn run(a: StatsArgs, socket: &Path) -> Result<i32> {
         s.nofile_limit, s.container_ceiling
     );
     println!("connections        {}", s.connections);
+    println!(
+        "orphans reaped     {} (outputs cut at the drain deadline: {})",
+        s.orphans_reaped, s.drains_cut
+    );
     println!("cgroups            {}", s.cgroup_layout);
     let w = &s.warm_inits;
     println!(
