@@ -737,11 +737,7 @@ impl CtrCgroup {
     pub fn remove(&mut self) -> Result<(), FsError> {
         let mut first = None;
         for d in self.removal_dirs() {
-            let err = match std::fs::remove_dir(&d) {
-                Ok(()) => 0,
-                Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            };
-            if let Err(e) = self.rmdir_done(&d, err) {
+            if let Err(e) = self.rmdir_done(&d, rmdir_now(&d)) {
                 first.get_or_insert(e);
             }
         }
@@ -773,6 +769,14 @@ impl CtrCgroup {
             }
         }
         res
+    }
+}
+
+/// rmdir of `dir` on this thread: 0, or the errno (for `CtrCgroup::rmdir_done`).
+pub fn rmdir_now(dir: &Path) -> i32 {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
     }
 }
 

@@ -63,17 +63,14 @@ impl Daemon {
                     g.rmdirs += 1;
                 } else if let Some(cg) = g.cgroup.as_mut() {
                     // A path the ring cannot name (a NUL byte): removed here.
-                    let err = match std::fs::remove_dir(&dir) {
-                        Ok(()) => 0,
-                        Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
-                    };
+                    let err = crate::cgroups::rmdir_now(&dir);
                     given_up_rmdir_done(g.pid, cg, &dir, err);
                 }
             }
-        }
-        if let Some(g) = self.given_up.get_mut(key).filter(|g| g.rmdirs > 0) {
-            self.given_up_seq += 1;
-            g.seq = self.given_up_seq;
+            if g.rmdirs > 0 {
+                self.given_up_seq += 1;
+                g.seq = self.given_up_seq;
+            }
         }
         self.finish_given_up(key);
         // Orphans whose SIGCHLD coalesced with this one's.

@@ -335,11 +335,7 @@ impl Daemon {
                 ct.ops += 1;
             } else {
                 // A path the ring cannot name (a NUL byte): removed here.
-                let err = match std::fs::remove_dir(&dir) {
-                    Ok(()) => 0,
-                    Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
-                };
-                self.rmdir_done(key, &dir, err);
+                self.rmdir_done(key, &dir, crate::cgroups::rmdir_now(&dir));
             }
         }
         // Every rmdir done at once (none went through the ring): decide now.
