@@ -698,9 +698,10 @@ impl CtrCgroup {
     /// Makes every cgroup below the container's own (made by the container, through a
     /// writable cgroupfs) a directory to remove: an rmdir of a cgroup with children is
     /// EBUSY, so each removal round takes away the deepest ones left (`removal_dirs` run
-    /// in parallel; the parents' EBUSY retries them). At most `MAX_SUBTREE` in all.
+    /// in parallel; the parents' EBUSY retries them). At most `MAX_SUBTREE` in all. Only
+    /// the container's own directories are walked: those already adopted are below them.
     pub fn adopt_subtrees(&mut self) {
-        for dir in self.removal_dirs() {
+        for dir in self.dirs() {
             for below in subtree_of(&dir).into_iter().skip(1) {
                 if self.leftover.len() >= MAX_SUBTREE {
                     return;
