@@ -13,7 +13,7 @@ use crate::sys::uring::{Completion, Resource};
 const HANGUP: u32 = (libc::POLLHUP | libc::POLLERR) as u32;
 
 /// A log buffer smaller than this waits (up to `LOG_BATCH_DELAY`) for more output.
-const LOG_BATCH_BYTES: usize = 64 * 1024;
+pub const LOG_BATCH_BYTES: usize = 64 * 1024;
 /// How long a small log buffer waits; a follower (`logs -f`) sees output this much later
 /// at most (attached clients get it as it is read).
 const LOG_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(5);

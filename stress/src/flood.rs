@@ -359,7 +359,7 @@ impl Framing {
 }
 
 /// The daemon's log batch: a writer's bytes are written once this many are gathered.
-const SINK_BATCH: usize = 64 * 1024;
+const SINK_BATCH: usize = ringmon::stdio::output::LOG_BATCH_BYTES;
 
 /// One writer's file in a bare loop, with the bytes gathered for its next write.
 struct SinkFile {
