@@ -41,6 +41,8 @@ pub mod ctr {
     pub const LOG_FLUSH: u8 = 12;
     /// Delete: one cgroup directory's rmdir, in the ring's workers.
     pub const CGROUP_RMDIR: u8 = 13;
+    /// Stop: `exit.json` written, in the ring's workers.
+    pub const EXIT_RECORD: u8 = 14;
 }
 
 /// What a connection op is.

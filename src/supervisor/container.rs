@@ -166,6 +166,20 @@ pub struct Container {
     pub kill_error: Option<String>,
     /// Said at create: what kill cannot reach (allow_partial_kill).
     pub warning: Option<String>,
+    /// `exit.json`, written at the stop; `wait` is answered once it is in place.
+    pub exit_record: ExitRecord,
+}
+
+/// Where the container's `exit.json` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitRecord {
+    /// Not stopped yet.
+    None,
+    /// Being written (`Ring::write_file`): answers to `wait` are held meanwhile.
+    Writing,
+    Written,
+    /// Its write failed (logged): `exit.json` or `exit.json.tmp` may be left.
+    Failed,
 }
 
 impl Container {

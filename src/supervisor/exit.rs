@@ -6,7 +6,7 @@ use std::io;
 use crate::api::proto::{ApiError, ErrorCode, ExitReport};
 use crate::daemon::token::ctr;
 use crate::daemon::Daemon;
-use crate::supervisor::container::{set_status, ReplyTo, Status};
+use crate::supervisor::container::{set_status, ExitRecord, ReplyTo, Status};
 use crate::supervisor::lifecycle::now_rfc3339;
 use crate::sys::uring::Completion;
 
@@ -124,8 +124,7 @@ impl Daemon {
         {
             ct.removal_waiters.push(r);
         } else if ct.status == Status::Stopped {
-            let v = serde_json::to_value(&ct.exit).unwrap_or_default();
-            self.reply_ok(r, v);
+            self.answer_exit(key, r);
         } else if attach {
             ct.attached.push(r);
         } else {
@@ -133,7 +132,20 @@ impl Daemon {
         }
     }
 
-    /// Exited, drained, logged: the exit becomes final and waiters are answered.
+    /// Answers `r` with the exit report of a stopped container, once its `exit.json` is
+    /// in place: whoever sees the exit finds its record on disk.
+    pub fn answer_exit(&mut self, key: usize, r: ReplyTo) {
+        let ct = &mut self.containers[key];
+        if ct.exit_record == ExitRecord::Writing {
+            ct.waiters.push(r);
+        } else {
+            let v = serde_json::to_value(&ct.exit).unwrap_or_default();
+            self.reply_ok(r, v);
+        }
+    }
+
+    /// Exited, drained, logged: the exit becomes final, and waiters are answered once it
+    /// is recorded in `exit.json`.
     pub fn try_stop(&mut self, key: usize) {
         let Some(ct) = self.containers.get_mut(key) else {
             return;
@@ -170,23 +182,59 @@ impl Daemon {
         if ct.auto_remove {
             ct.removing = true;
         }
-        let _ = write_exit_record(&ct.dir, &report);
-        let value = serde_json::to_value(&report).unwrap_or_default();
-        let mut waiters: Vec<ReplyTo> = ct.waiters.drain(..).chain(ct.attached.drain(..)).collect();
+        self.write_exit_record(key, &report);
+        let ct = &mut self.containers[key];
+        let mut waiters: Vec<ReplyTo> = (ct.waiters.drain(..))
+            .chain(ct.attached.drain(..))
+            .chain(ct.stop_waiters.drain(..))
+            .collect();
         if ct.auto_remove {
             ct.removal_waiters.append(&mut waiters);
         }
         let followers = std::mem::take(&mut ct.followers);
-        let stoppers = std::mem::take(&mut ct.stop_waiters);
         if let Some(op) = ct.stop_timer.take() {
             self.ring.cancel_timeout(op);
         }
         ct.stop_at = None;
-        for r in waiters.into_iter().chain(stoppers) {
-            self.reply_ok(r, value.clone());
+        for r in waiters {
+            self.answer_exit(key, r);
         }
         for f in followers {
             self.end_log_follow(f);
+        }
+    }
+
+    /// `exit.json` in the container's state directory, written and renamed into place in
+    /// the ring's workers (an `O_CREAT` open and a rename wait for ext4's journal).
+    fn write_exit_record(&mut self, key: usize, report: &ExitReport) {
+        let t = self.ctr_token(key, ctr::EXIT_RECORD);
+        let ct = &mut self.containers[key];
+        let body = serde_json::to_vec(report).unwrap_or_default();
+        let (tmp, path) = (ct.dir.join("exit.json.tmp"), ct.dir.join("exit.json"));
+        if self.ring.write_file(&tmp, &path, body, t).is_some() {
+            ct.exit_record = ExitRecord::Writing;
+            ct.ops += 1;
+        } else {
+            eprintln!(
+                "ringmon daemon: exit record of {}: {} cannot be named (NUL byte)",
+                ct.name,
+                path.display()
+            );
+            ct.exit_record = ExitRecord::Failed;
+        }
+    }
+
+    pub(crate) fn on_exit_record(&mut self, key: usize, c: &Completion) {
+        let ct = &mut self.containers[key];
+        ct.exit_record = match c.file_write_error() {
+            None => ExitRecord::Written,
+            Some(e) => {
+                eprintln!("ringmon daemon: exit record of {}: {e}", ct.name);
+                ExitRecord::Failed
+            }
+        };
+        for r in std::mem::take(&mut ct.waiters) {
+            self.answer_exit(key, r);
         }
     }
 
@@ -214,7 +262,11 @@ impl Daemon {
         self.by_name.remove(&ct.name);
         // What the daemon put in the state directory; a log path of the create's own
         // choosing stays where it is.
-        let mut files = vec![ct.dir.join("exit.json")];
+        let mut files = match ct.exit_record {
+            ExitRecord::Written => vec![ct.dir.join("exit.json")],
+            ExitRecord::Failed => vec![ct.dir.join("exit.json"), ct.dir.join("exit.json.tmp")],
+            ExitRecord::None | ExitRecord::Writing => Vec::new(),
+        };
         if ct.log_path.parent() == Some(ct.dir.as_path()) {
             files.push(ct.log_path.clone());
         }
@@ -232,11 +284,4 @@ impl Daemon {
         drop(ct);
         self.remove_state_dir(dir, &files, pending);
     }
-}
-
-/// `exit.json` in the container's state dir (tmpfs under /run by default).
-fn write_exit_record(dir: &std::path::Path, report: &ExitReport) -> io::Result<()> {
-    let tmp = dir.join("exit.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(report).unwrap_or_default())?;
-    std::fs::rename(&tmp, dir.join("exit.json"))
 }

@@ -13,7 +13,9 @@ use crate::logs::writer::LogWriter;
 use crate::runtime::handshake::{self, FromInit, HandshakeError, Job, ToInit};
 use crate::runtime::spawn::{clone_init, InitJob, NewNamespaces};
 use crate::runtime::spec;
-use crate::supervisor::container::{set_status, Container, OutStream, ReplyTo, Status, StdinSink};
+use crate::supervisor::container::{
+    set_status, Container, ExitRecord, OutStream, ReplyTo, Status, StdinSink,
+};
 use crate::supervisor::ids;
 use crate::sys::uring::Completion;
 
@@ -424,6 +426,7 @@ impl Daemon {
             log_timer: None,
             cgroup_backoff_ms: 1,
             kill_error: None,
+            exit_record: ExitRecord::None,
             warning,
         };
         let key = self.containers.insert(c);
@@ -560,6 +563,7 @@ impl Daemon {
             ctr::STOP_GRACE => self.on_stop_grace(key, &c),
             ctr::CGROUP_RETRY => self.on_cgroup_retry(key),
             ctr::CGROUP_RMDIR => self.on_cgroup_rmdir(key, &c),
+            ctr::EXIT_RECORD => self.on_exit_record(key, &c),
             ctr::LOG_FLUSH => {
                 self.containers[key].log_timer = None;
                 self.submit_log(key);

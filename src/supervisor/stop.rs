@@ -257,8 +257,7 @@ impl Daemon {
         let ct = &mut self.containers[key];
         if ct.status == Status::Stopped {
             if let Some(r) = r {
-                let v = serde_json::to_value(&ct.exit).unwrap_or_default();
-                self.reply_ok(r, v);
+                self.answer_exit(key, r);
             }
             return;
         }

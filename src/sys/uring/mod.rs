@@ -15,6 +15,9 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use slab::Slab;
 
+mod file_write;
+pub use file_write::FileWrite;
+
 /// Identifies one submitted operation (its `user_data`), for cancellation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OpId(u64);
@@ -34,6 +37,8 @@ pub enum Resource {
     SigInfo(Box<libc::siginfo_t>),
     /// A path the op names (its heap bytes do not move while the slot owns them).
     Path(std::ffi::CString),
+    /// A whole file written through a chain of ops (`write_file`).
+    FileWrite(Box<FileWrite>),
 }
 
 /// Which operation a slot is for, so that completion accessors can refuse to
@@ -48,6 +53,8 @@ pub enum OpKind {
     WaitId,
     Nop,
     Unlink,
+    /// openat, write, renameat and close of one file, reported as one completion.
+    FileWrite,
 }
 
 struct Slot {
@@ -134,9 +141,35 @@ pub struct Ring {
     ring: IoUring,
     slots: Slab<Slot>,
     generation: u32,
-    /// Entries that did not fit the submission queue; pushed at the next submit.
-    backlog: VecDeque<squeue::Entry>,
+    /// Entries that did not fit the submission queue; pushed at the next submit. A linked
+    /// chain is one group: it must reach the kernel in one submission, or its links break.
+    backlog: VecDeque<Group>,
+    /// Free slots of the registered file table (direct descriptors), for `write_file`.
+    direct_free: Vec<u32>,
+    /// `write_file` chains (their slot keys) waiting for a direct descriptor.
+    file_waiting: VecDeque<usize>,
 }
+
+/// Entries that go to the kernel together: one, or a linked chain (without a heap
+/// allocation for the common single entry).
+enum Group {
+    One(squeue::Entry),
+    Chain(Vec<squeue::Entry>),
+}
+
+impl Group {
+    fn entries(&self) -> &[squeue::Entry] {
+        match self {
+            Group::One(e) => std::slice::from_ref(e),
+            Group::Chain(v) => v,
+        }
+    }
+}
+
+/// The bits of `user_data` that hold a slot's key; the next 8 bits name the step of a
+/// chain (`file_write`), the top 32 the slot's generation.
+const KEY_BITS: u32 = 24;
+const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 
 /// Opcodes the daemon relies on, probed at start.
 pub const REQUIRED_OPS: &[(u8, &str)] = &[
@@ -149,6 +182,9 @@ pub const REQUIRED_OPS: &[(u8, &str)] = &[
     (opcode::AcceptMulti::CODE, "IORING_OP_ACCEPT"),
     (opcode::WaitId::CODE, "IORING_OP_WAITID"),
     (opcode::UnlinkAt::CODE, "IORING_OP_UNLINKAT"),
+    (opcode::OpenAt::CODE, "IORING_OP_OPENAT"),
+    (opcode::RenameAt::CODE, "IORING_OP_RENAMEAT"),
+    (opcode::Close::CODE, "IORING_OP_CLOSE"),
 ];
 
 impl Ring {
@@ -161,11 +197,18 @@ impl Ring {
             .setup_cqsize(entries * 4)
             .build(entries)
             .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))?;
+        // A sparse file table: direct descriptors live only in the ring, never in the
+        // process's fd table (so they need no O_CLOEXEC and count against no limit).
+        ring.submitter()
+            .register_files_sparse(file_write::DIRECT_SLOTS)
+            .map_err(|e| io::Error::new(e.kind(), format!("IORING_REGISTER_FILES2: {e}")))?;
         Ok(Self {
             ring,
             slots: Slab::with_capacity(1024),
             generation: 0,
             backlog: VecDeque::new(),
+            direct_free: (0..file_write::DIRECT_SLOTS).rev().collect(),
+            file_waiting: VecDeque::new(),
         })
     }
 
@@ -199,19 +242,30 @@ impl Ring {
             kind,
             resource,
         });
+        // 2^24 operations in flight would take gigabytes of slots: the key always fits.
+        assert!(
+            (key as u64) <= KEY_MASK,
+            "io_uring slot key {key} out of range"
+        );
         let user_data = ((generation as u64) << 32) | key as u64;
         (user_data, &self.slots[key])
     }
 
     fn push(&mut self, entry: squeue::Entry) {
+        self.push_group(Group::One(entry));
+    }
+
+    /// Queues `group` whole: all of its entries in the submission queue, or all in the
+    /// backlog.
+    fn push_group(&mut self, group: Group) {
         if !self.backlog.is_empty() {
-            self.backlog.push_back(entry);
+            self.backlog.push_back(group);
             return;
         }
-        // SAFETY: every pointer in `entry` refers to memory owned by the slot named in its
-        // user_data (or is null/static), and slots are freed only on final completion.
-        if unsafe { self.ring.submission().push(&entry) }.is_err() {
-            self.backlog.push_back(entry);
+        // SAFETY: every pointer in the entries refers to memory owned by the slot named in
+        // their user_data (or is null/static), and slots are freed only on final completion.
+        if unsafe { self.ring.submission().push_multiple(group.entries()) }.is_err() {
+            self.backlog.push_back(group);
         }
     }
 
@@ -359,10 +413,10 @@ impl Ring {
     /// Submits everything queued and waits for at least `want` completions.
     pub fn submit_and_wait(&mut self, want: usize) -> io::Result<()> {
         loop {
-            while let Some(entry) = self.backlog.pop_front() {
-                // SAFETY: as in `push`.
-                if unsafe { self.ring.submission().push(&entry) }.is_err() {
-                    self.backlog.push_front(entry);
+            while let Some(group) = self.backlog.pop_front() {
+                // SAFETY: as in `push_group`.
+                if unsafe { self.ring.submission().push_multiple(group.entries()) }.is_err() {
+                    self.backlog.push_front(group);
                     break;
                 }
             }
@@ -384,18 +438,26 @@ impl Ring {
 
     /// Moves every available completion into `out`.
     pub fn drain(&mut self, out: &mut Vec<Completion>) {
+        let mut chains_done = Vec::new();
         let Self { ring, slots, .. } = self;
         for cqe in ring.completion() {
             let (ud, result, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
             if ud == INTERNAL {
                 continue;
             }
-            let key = (ud & 0xffff_ffff) as usize;
+            let key = (ud & KEY_MASK) as usize;
             let generation = (ud >> 32) as u32;
-            let Some(slot) = slots.get(key) else {
+            let Some(slot) = slots.get_mut(key) else {
                 continue;
             };
             if slot.generation != generation {
+                continue;
+            }
+            if let Resource::FileWrite(fw) = &mut slot.resource {
+                // One step of a chain: the chain reports once, when all of it is done.
+                if fw.on_step(((ud >> KEY_BITS) & 0xff) as u8, result) {
+                    chains_done.push(key);
+                }
                 continue;
             }
             let more = cqueue::more(flags);
@@ -413,6 +475,9 @@ impl Ring {
                 more,
                 resource,
             });
+        }
+        for key in chains_done {
+            self.file_write_steps_done(key, out);
         }
     }
 }
