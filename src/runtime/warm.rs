@@ -377,7 +377,12 @@ impl WarmInits {
                 continue;
             }
             match clone_init(exe, slot, &self.ns(), Owner::Warm) {
-                Ok(b) => self.settle(b, &cgroup),
+                Ok(b) => {
+                    if !self.settle(b, &cgroup) {
+                        // Given up at once: the next refill tries again, not this loop.
+                        return;
+                    }
+                }
                 Err(e) => {
                     self.counts.refill_failed += 1;
                     if !self.failing {
@@ -405,7 +410,7 @@ impl WarmInits {
                 }
                 Reply::Born(b, _) => {
                     self.zygote_deaths = 0;
-                    self.settle(b, &cgroup);
+                    let _ = self.settle(b, &cgroup);
                 }
                 Reply::Failed(e) => {
                     self.counts.refill_failed += 1;
@@ -477,8 +482,12 @@ impl WarmInits {
     }
 
     /// A new init joins the pool: the id of the container that will take it, its own
-    /// cgroup to join while it waits, and the root to build ahead are sent to it.
-    fn settle(&mut self, mut b: Booting, cgroup: &impl Fn(&str) -> CgroupResult) {
+    /// cgroup to join while it waits, and the root to build ahead are sent to it. One
+    /// that cannot be sent its cgroup (it died, most likely) is given up with that cgroup
+    /// instead, which is then removed in the ring's workers once it is reaped, never on
+    /// the loop: false.
+    #[must_use]
+    fn settle(&mut self, mut b: Booting, cgroup: &impl Fn(&str) -> CgroupResult) -> bool {
         // Without its own cgroup, the init joins the container's at its job.
         let joins = crate::supervisor::ids::new_id()
             .map_err(|e| format!("getrandom: {e}"))
@@ -489,8 +498,7 @@ impl WarmInits {
             });
         let joins = joins.and_then(|cg| match cg {
             Some(cg) => b.send_join(cg.clone()).map_err(|e| {
-                let mut cg = cg;
-                let _ = cg.remove();
+                b.cgroup = Some(cg);
                 format!("send the warm init its cgroup: {e}")
             }),
             None => Ok(()),
@@ -500,6 +508,12 @@ impl WarmInits {
                 eprintln!("ringmon daemon: warning: warm init {}: {e}", b.pid);
             }
             self.cgroup_failing = true;
+            if b.cgroup.is_some() {
+                // Made, but the init was not told: it goes, and the cgroup with it.
+                self.counts.refill_failed += 1;
+                self.gone.push(b);
+                return false;
+            }
         } else {
             self.cgroup_failing = false;
         }
@@ -516,6 +530,7 @@ impl WarmInits {
         }
         self.inits.push_back(b);
         self.failing = false;
+        true
     }
 
     /// The id reserved for the container that takes the next init, if one waits.

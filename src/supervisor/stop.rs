@@ -65,7 +65,8 @@ impl Daemon {
     /// Makes the directories `plan_cgroup` planned (using those of `warm`, a warm init's
     /// made under the same id, as they are: `Cgroups::make`), writes the limits and registers the OOM
     /// notification; an empty cgroup without usable cgroups. On failure, what is left to
-    /// remove once the init is reaped comes back with the error.
+    /// remove once the init is reaped comes back with the error (`give_up` removes it in
+    /// the ring's workers; the init may be in it already).
     pub fn make_cgroup(
         &mut self,
         planned: &CtrCgroup,
@@ -75,13 +76,12 @@ impl Daemon {
         if !self.cgroups.usable() {
             return Ok(CtrCgroup::default());
         }
-        let mut cg = self.cgroups.make(planned, writes, warm).map_err(|b| {
+        let cg = self.cgroups.make(planned, writes, warm).map_err(|b| {
             let (e, left) = *b;
             (format!("cgroup: {e}"), left)
         })?;
         if let Some(efd) = self.oom_eventfd() {
             if let Err(e) = cg.register_oom_eventfd(efd) {
-                let _ = cg.remove();
                 return Err((format!("cgroup: OOM notification: {e}"), cg));
             }
         }
