@@ -51,7 +51,7 @@ impl Daemon {
             processes,
             ledger_fds: fd_ledger::count(),
             proc_fds: open.len(),
-            unaccounted_fds: fd_ledger::unaccounted().unwrap_or_default(),
+            unaccounted_fds: fd_ledger::unaccounted(&open),
             fds_by_owner: fd_ledger::by_owner_kind(),
             fds_by_purpose: fd_ledger::by_purpose()
                 .into_iter()

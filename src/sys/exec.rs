@@ -81,6 +81,50 @@ pub fn borrow_raw_for_probe(fd: std::os::fd::RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
+/// The fds open in this process, in order: every number below the fd table's size that
+/// poll(2) does not answer with POLLNVAL, probed `PROBE_BATCH` at a time with a zero
+/// timeout (nothing waits, nothing is registered on a wait queue). Listing /proc/self/fd
+/// instead builds and drops a procfs dentry per fd: 28 ms for 9,000 fds here, on the loop.
+pub fn open_fds() -> io::Result<Vec<std::os::fd::RawFd>> {
+    const PROBE_BATCH: usize = 1024;
+    // Every open fd is below the table's size: FDSize in /proc/self/status.
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let size: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("FDSize:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("/proc/self/status: no FDSize line"))?;
+    let mut open = Vec::new();
+    let mut batch: Vec<libc::pollfd> = Vec::with_capacity(PROBE_BATCH);
+    for first in (0..size).step_by(PROBE_BATCH) {
+        batch.clear();
+        batch.extend(
+            (first..size.min(first + PROBE_BATCH)).map(|fd| libc::pollfd {
+                fd: fd as i32,
+                events: 0,
+                revents: 0,
+            }),
+        );
+        // SAFETY: `batch` is an initialized array of `batch.len()` pollfds that the kernel
+        // may write `revents` into; with a zero timeout poll returns at once. poll only
+        // looks the numbers up (a closed one yields POLLNVAL): it cannot affect any fd.
+        let rc = unsafe { libc::poll(batch.as_mut_ptr(), batch.len() as libc::nfds_t, 0) };
+        if rc < 0 {
+            return Err(io::Error::new(
+                io::Error::last_os_error().kind(),
+                format!("poll of fds {first}..: {}", io::Error::last_os_error()),
+            ));
+        }
+        open.extend(
+            batch
+                .iter()
+                .filter(|p| p.revents & libc::POLLNVAL == 0)
+                .map(|p| p.fd),
+        );
+    }
+    Ok(open)
+}
+
 /// Takes ownership of an fd inherited across execve (the init's handshake socket), after
 /// checking that the number is open.
 pub fn adopt_inherited_fd(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
