@@ -10,6 +10,11 @@ use crate::supervisor::container::{set_status, ExitRecord, ReplyTo, Status};
 use crate::supervisor::lifecycle::now_rfc3339;
 use crate::sys::uring::Completion;
 
+/// The exit record in a container's state directory, and the name it is written under
+/// before its rename.
+const EXIT_RECORD: &str = "exit.json";
+const EXIT_RECORD_TMP: &str = "exit.json.tmp";
+
 impl Daemon {
     /// The init (or the user's process it became) was reaped.
     pub(crate) fn on_exit(&mut self, key: usize, c: &Completion) {
@@ -184,23 +189,35 @@ impl Daemon {
         }
         self.write_exit_record(key, &report);
         let ct = &mut self.containers[key];
-        let mut waiters: Vec<ReplyTo> = (ct.waiters.drain(..))
-            .chain(ct.attached.drain(..))
+        // `attach` and `stop` callers get the exit report as `wait` callers do.
+        let mut others: Vec<ReplyTo> = (ct.attached.drain(..))
             .chain(ct.stop_waiters.drain(..))
             .collect();
+        ct.waiters.append(&mut others);
         if ct.auto_remove {
-            ct.removal_waiters.append(&mut waiters);
+            ct.removal_waiters.append(&mut ct.waiters);
         }
         let followers = std::mem::take(&mut ct.followers);
         if let Some(op) = ct.stop_timer.take() {
             self.ring.cancel_timeout(op);
         }
         ct.stop_at = None;
-        for r in waiters {
-            self.answer_exit(key, r);
+        // Otherwise `on_exit_record` answers them, once the record is in place.
+        if ct.exit_record != ExitRecord::Writing {
+            self.answer_waiters(key);
         }
         for f in followers {
             self.end_log_follow(f);
+        }
+    }
+
+    /// Answers every `wait` (and `attach`, `stop`) caller with the exit report.
+    fn answer_waiters(&mut self, key: usize) {
+        let ct = &mut self.containers[key];
+        let waiters = std::mem::take(&mut ct.waiters);
+        let v = serde_json::to_value(&ct.exit).unwrap_or_default();
+        for r in waiters {
+            self.reply_ok(r, v.clone());
         }
     }
 
@@ -210,7 +227,7 @@ impl Daemon {
         let t = self.ctr_token(key, ctr::EXIT_RECORD);
         let ct = &mut self.containers[key];
         let body = serde_json::to_vec(report).unwrap_or_default();
-        let (tmp, path) = (ct.dir.join("exit.json.tmp"), ct.dir.join("exit.json"));
+        let (tmp, path) = (ct.dir.join(EXIT_RECORD_TMP), ct.dir.join(EXIT_RECORD));
         if self.ring.write_file(&tmp, &path, body, t).is_some() {
             ct.exit_record = ExitRecord::Writing;
             ct.ops += 1;
@@ -233,9 +250,7 @@ impl Daemon {
                 ExitRecord::Failed
             }
         };
-        for r in std::mem::take(&mut ct.waiters) {
-            self.answer_exit(key, r);
-        }
+        self.answer_waiters(key);
     }
 
     /// Frees a container whose deletion was asked for, once nothing in flight names it.
@@ -263,8 +278,8 @@ impl Daemon {
         // What the daemon put in the state directory; a log path of the create's own
         // choosing stays where it is.
         let mut files = match ct.exit_record {
-            ExitRecord::Written => vec![ct.dir.join("exit.json")],
-            ExitRecord::Failed => vec![ct.dir.join("exit.json"), ct.dir.join("exit.json.tmp")],
+            ExitRecord::Written => vec![ct.dir.join(EXIT_RECORD)],
+            ExitRecord::Failed => vec![ct.dir.join(EXIT_RECORD), ct.dir.join(EXIT_RECORD_TMP)],
             ExitRecord::None | ExitRecord::Writing => Vec::new(),
         };
         if ct.log_path.parent() == Some(ct.dir.as_path()) {

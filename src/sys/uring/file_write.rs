@@ -67,6 +67,16 @@ impl FileWrite {
         self.left == 0
     }
 
+    /// The chain's result: 0, or the first failure's negative errno (`-EIO` for a short
+    /// write).
+    fn result(&self) -> i32 {
+        match self.failure {
+            None => 0,
+            Some((_, r)) if r < 0 => r,
+            Some(_) => -libc::EIO,
+        }
+    }
+
     /// What went wrong, naming the syscall and the path; None if the file is in place.
     pub fn error(&self) -> Option<String> {
         let (step, res) = self.failure?;
@@ -190,18 +200,11 @@ impl Ring {
             self.push(close);
             return;
         }
+        let result = fw.result();
         let slot = self.slots.remove(key);
         // Were even the close to fail, the next open into this slot replaces (and closes)
         // what is left in it.
         self.direct_free.push(direct);
-        let result = match &slot.resource {
-            Resource::FileWrite(fw) => match fw.failure {
-                None => 0,
-                Some((_, r)) if r < 0 => r,
-                Some(_) => -libc::EIO,
-            },
-            _ => 0,
-        };
         out.push(Completion {
             token: slot.token,
             kind: OpKind::FileWrite,
