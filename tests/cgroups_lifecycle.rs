@@ -10,14 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::rootfs::{busybox_bundle, read_config, write_config};
-use common::{start_attached, TestDaemon};
+use common::{create, start_attached, TestDaemon};
 use ringmon::api::client::Client;
 use serde_json::{json, Value};
-
-fn create(c: &mut Client, params: Value) -> String {
-    let res = c.call("create", params).expect("create");
-    res["id"].as_str().expect("id").to_string()
-}
 
 fn inspect(c: &mut Client, id: &str) -> Value {
     c.call("inspect", json!({ "id": id })).expect("inspect")

@@ -3,14 +3,8 @@
 
 mod common;
 
-use common::TestDaemon;
-
-fn create(c: &mut ringmon::api::client::Client, args: &[&str], tty: bool) -> String {
-    let res = c
-        .call("create", serde_json::json!({"args": args, "tty": tty}))
-        .expect("create");
-    res["id"].as_str().expect("id").to_string()
-}
+use common::{create, TestDaemon};
+use serde_json::json;
 
 #[test]
 fn the_exit_record_is_in_place_when_wait_and_stop_are_answered() {
@@ -20,13 +14,16 @@ fn the_exit_record_is_in_place_when_wait_and_stop_are_answered() {
     for i in 0..20 {
         let tty = i % 2 == 0;
         let (id, exit) = if i % 4 < 2 {
-            let id = create(&mut c, &["sh", "-c", &format!("exit {i}")], tty);
+            let id = create(
+                &mut c,
+                json!({"args": ["sh", "-c", format!("exit {i}")], "tty": tty}),
+            );
             let w = c.send("wait", serde_json::json!({"id": id})).expect("wait");
             c.call("start", serde_json::json!({"id": id}))
                 .expect("start");
             (id.clone(), c.wait_reply(w).expect("exit report"))
         } else {
-            let id = create(&mut c, &["sleep", "100"], tty);
+            let id = create(&mut c, json!({"args": ["sleep", "100"], "tty": tty}));
             c.call("start", serde_json::json!({"id": id}))
                 .expect("start");
             let exit = c
@@ -56,7 +53,7 @@ fn a_failed_exit_record_still_answers_wait_and_leaves_nothing_at_delete() {
     let d = TestDaemon::start();
     let before = d.baseline();
     let mut c = d.client();
-    let id = create(&mut c, &["sh", "-c", "exit 4"], false);
+    let id = create(&mut c, json!({"args": ["sh", "-c", "exit 4"]}));
     // The record's temporary name is taken by a directory: its openat fails (EISDIR).
     let dir = d.root().join("containers").join(&id);
     std::fs::create_dir_all(dir.join("exit.json.tmp").join("in-the-way")).expect("mkdir");

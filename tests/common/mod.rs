@@ -247,6 +247,12 @@ pub fn children_of(pid: i32) -> (usize, usize) {
     (zombies, all)
 }
 
+/// create; returns the new container's id.
+pub fn create(c: &mut Client, params: serde_json::Value) -> String {
+    let res = c.call("create", params).expect("create");
+    res["id"].as_str().expect("id").to_string()
+}
+
 /// create + attach + start + wait over one connection; returns (exit code, output, id).
 pub fn run_api(c: &mut Client, params: serde_json::Value) -> (i32, Vec<u8>, String) {
     let res = c.call("create", params).expect("create");
